@@ -1,0 +1,1 @@
+"""The contactopt command line (Typer): a thin layer over `optimizer`."""

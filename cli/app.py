@@ -1,0 +1,179 @@
+"""`contactopt` commands. Status and progress go to stderr; exit codes are documented:
+0 ok, 1 plan violates the contract (verify), 2 bad input, 3 infeasible, 4 no plan in time,
+5 solver error."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from optimizer.errors import InputError
+from optimizer.result import Termination
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Multi-objective contact optimization under hard guardrails.")
+err = Console(stderr=True, highlight=False)
+
+SAMPLE_DIR = Path(__file__).resolve().parents[1] / "data" / "sample"
+SAMPLE_DATE = dt.date(2026, 1, 5)
+EXIT_VIOLATIONS, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_NO_PLAN, EXIT_SOLVER = 1, 2, 3, 4, 5
+
+
+def _date(value: str | None, default: dt.date) -> dt.date:
+    if value is None:
+        return default
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        _fail_input(InputError("--date", "must be a date YYYY-MM-DD", examples=(value,)))
+        raise  # unreachable
+
+
+def _fail_input(exc: InputError) -> None:
+    err.print(f"[bold red]error[/]: {exc}", soft_wrap=True)
+    raise typer.Exit(EXIT_INPUT)
+
+
+def _progress(message: str) -> None:
+    err.print(f"[dim]{dt.datetime.now():%H:%M:%S}[/] {message}", soft_wrap=True)
+
+
+DateOpt = Annotated[str | None, typer.Option("--date", help="Run date YYYY-MM-DD (day 0); "
+                                             "default today.")]
+PolicyOpt = Annotated[Path | None, typer.Option("--policy", help="Policy file instead of "
+                                                "SCENARIO/policy.toml.")]
+
+
+@app.command()
+def run(
+    scenario: Annotated[Path | None, typer.Argument(help="Scenario directory; omitted: the "
+                                                     "embedded sample.")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Run directory to write.")] = Path("run"),
+    date: DateOpt = None,
+    policy: PolicyOpt = None,
+    time_limit: Annotated[float, typer.Option("--time-limit", help="Seconds for the whole "
+                                              "solve.")] = 60.0,
+    solver: Annotated[str, typer.Option("--solver", help="auto, cp-sat or scip.")] = "auto",
+    gap: Annotated[float, typer.Option("--gap", help="Relative gap at which a level counts "
+                                       "as solved.")] = 0.0,
+) -> None:
+    """Optimize a scenario and write plan.parquet, summary.json and report.html to --out."""
+    from optimizer.run import NoPlanError, RunOptions, run_scenario
+
+    default_date = dt.date.today()
+    if scenario is None:
+        scenario = SAMPLE_DIR
+        default_date = SAMPLE_DATE
+        err.print(f"no SCENARIO given: running the embedded sample in {SAMPLE_DIR} "
+                  f"(run date {SAMPLE_DATE} unless --date)")
+    run_date = _date(date, default_date)
+    try:
+        outcome = run_scenario(scenario, out, run_date=run_date, policy_path=policy,
+                               options=RunOptions(time_limit, solver, gap), progress=_progress)
+    except InputError as exc:
+        _fail_input(exc)
+        return
+    except NoPlanError as exc:
+        err.print(f"[bold red]{exc}[/]", soft_wrap=True)
+        for r in exc.relaxations:
+            err.print(f"  - {r.sentence()}", soft_wrap=True)
+        code = {Termination.INFEASIBLE: EXIT_INFEASIBLE,
+                Termination.NO_SOLUTION: EXIT_NO_PLAN}.get(exc.termination, EXIT_SOLVER)
+        raise typer.Exit(code) from None
+    s = outcome.summary
+    gap_text = "unknown" if s["gap"] is None else f"{s['gap']:.4%}"
+    levels = ", ".join(f"{o['name']} = {o['value']:,.2f} (bound {o['bound']:,.2f})"
+                       if o["bound"] is not None else f"{o['name']} = {o['value']:,.2f}"
+                       for o in s["objectives"])
+    err.print(f"[bold]{s['status']}[/]: {s['counts']['contacts']:,} contacts; {levels}; "
+              f"proven gap {gap_text}; {s['seconds']:.1f} s", soft_wrap=True)
+    for w in s["warnings"]:
+        err.print(f"[yellow]warning[/]: {w}", soft_wrap=True)
+
+
+@app.command()
+def validate(
+    scenario: Annotated[Path, typer.Argument(help="Scenario directory.")],
+    date: DateOpt = None,
+    policy: PolicyOpt = None,
+) -> None:
+    """Run every input check, without solving."""
+    from optimizer.problem import build_problem
+    from optimizer.scenario import load_scenario
+
+    try:
+        s = load_scenario(scenario, run_date=_date(date, dt.date.today()), policy_path=policy)
+    except InputError as exc:
+        _fail_input(exc)
+        return
+    problem = build_problem(s)
+    err.print(f"[bold green]valid[/]: {len(s.customers):,} customers, {len(s.actions):,} "
+              f"actions, {len(s.scores):,} score rows, {len(s.history):,} history rows; "
+              f"{problem.size:,} eligible contacts over {s.horizon} day(s)")
+    for w in problem.warnings:
+        err.print(f"[yellow]warning[/]: {w}", soft_wrap=True)
+
+
+@app.command()
+def verify(
+    scenario: Annotated[Path, typer.Argument(help="Scenario directory.")],
+    plan: Annotated[Path, typer.Argument(help="plan.parquet, or a run directory.")],
+    date: DateOpt = None,
+    policy: PolicyOpt = None,
+) -> None:
+    """Check any plan against the contract, independently of the solver. Exit 1 on any
+    violation."""
+    import pyarrow.parquet as pq
+
+    from optimizer.scenario import load_scenario
+    from optimizer.verify import verify_plan
+
+    plan_path = plan / "plan.parquet" if plan.is_dir() else plan
+    try:
+        s = load_scenario(scenario, run_date=_date(date, dt.date.today()), policy_path=policy)
+        if not plan_path.is_file():
+            raise InputError(str(plan_path), "plan file not found")
+        frame = pq.read_table(plan_path).to_pandas()
+    except InputError as exc:
+        _fail_input(exc)
+        return
+    violations = verify_plan(s, frame)
+    if not violations:
+        err.print(f"[bold green]ok[/]: {len(frame):,} contacts keep every cap, conflict, rule, "
+                  "limit and floor")
+        return
+    for v in violations:
+        err.print(f"[bold red]{v.kind}[/] '{v.name}': {v.message}", soft_wrap=True)
+    err.print(f"[bold red]{len(violations)} violated constraint(s)[/]")
+    raise typer.Exit(EXIT_VIOLATIONS)
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Argument(help="Directory to write the scenario into.")],
+    customers: Annotated[int, typer.Option("--customers", min=1)] = 2000,
+    actions: Annotated[int, typer.Option("--actions", min=1)] = 12,
+    horizon: Annotated[int, typer.Option("--horizon", min=1)] = 1,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    date: DateOpt = None,
+) -> None:
+    """Write a synthetic scenario with realistic structure that uses every policy section."""
+    from optimizer.synthetic import default_run_date, generate_scenario
+
+    run_date = _date(date, default_run_date())
+    generate_scenario(out, customers=customers, actions=actions, horizon=horizon, seed=seed,
+                      run_date=run_date)
+    err.print(f"wrote {customers:,} customers × {actions} actions × {horizon} day(s) to {out} "
+              f"(run it with --date {run_date})")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""The run directory: plan.parquet, summary.json, report.html, written whole or not at all."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from optimizer.problem import Problem
+from optimizer.result import PlanResult
+from optimizer.scenario import Scenario
+
+FILE_WRITERS = Callable[[Path], None]
+
+
+def plan_table(s: Scenario, problem: Problem, chosen: np.ndarray) -> pa.Table:
+    """One row per chosen contact, sorted by (customer_id, date, action_id)."""
+    t = problem.triples
+    idx = np.flatnonzero(chosen)
+    cust, act, day, row = t.customer[idx], t.action[idx], t.day[idx], t.row[idx]
+    dates = np.datetime64(s.run_date, "D") + day.astype("timedelta64[D]")
+    review = problem.review[idx]
+    names = np.array([*problem.review_names, ""], dtype=object)
+    columns: dict[str, pa.Array] = {
+        "customer_id": pa.array(s.customers["customer_id"].to_numpy()[cust]),
+        "action_id": pa.array(s.actions["action_id"].to_numpy()[act], type=pa.string()),
+        "date": pa.array(dates, type=pa.date32()),
+        "channel": pa.array(s.actions["channel"].to_numpy()[act], type=pa.string()),
+        "review": pa.array(review >= 0),
+        "review_rule": pa.array(np.where(review >= 0, names[review], None), type=pa.string()),
+    }
+    for kpi, values in s.scores.kpis.items():
+        columns[kpi] = pa.array(values[row].astype(np.float64))
+    return pa.table(columns)
+
+
+def constraint_report(problem: Problem, chosen: np.ndarray,
+                      duals: dict[str, float]) -> list[dict[str, Any]]:
+    """Value, limit and shadow price of every global constraint for the plan."""
+    x = chosen.astype(np.float64)
+    out: list[dict[str, Any]] = []
+    for row in problem.rows:
+        out.append({
+            "name": row.name, "kind": row.kind, "sense": row.sense,
+            "value": round(row.activity(x), 9), "limit": row.rhs,
+            "day": row.day, "shadow_price": _price(duals.get(row.name)),
+        })
+    for cov in problem.coverage:
+        out.append({
+            "name": cov.name, "kind": "floor", "sense": ">=",
+            "value": cov.covered(x, problem.triples.customer), "limit": cov.need,
+            "day": None, "shadow_price": _price(duals.get(cov.name)),
+            "group_size": cov.group_size, "min_share": cov.min_share,
+        })
+    return out
+
+
+def _price(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 9) + 0.0
+
+
+def summary_dict(s: Scenario, problem: Problem, result: PlanResult, *, seconds: float,
+                 extra: dict[str, Any]) -> dict[str, Any]:
+    """summary.json: status, objectives with bounds, gap, constraints, solver, fingerprints."""
+    chosen = result.chosen if result.chosen is not None else np.zeros(problem.size, bool)
+    return {
+        "status": result.termination.value if result.chosen is not None else "infeasible",
+        "objectives": [
+            {"name": lv.name, "value": lv.value, "bound": lv.bound,
+             "solved_value": lv.solved_value, "gap": lv.gap,
+             "termination": lv.termination.value, "seconds": round(lv.seconds, 3)}
+            for lv in result.levels
+        ],
+        "gap": result.gap,
+        "constraints": constraint_report(problem, chosen, result.row_duals),
+        "solver": result.solver,
+        "iterations": result.iterations,
+        "seconds": round(seconds, 3),
+        "run_date": s.run_date.isoformat(),
+        "horizon_days": s.horizon,
+        "counts": {
+            "customers": problem.n_customers, "actions": problem.n_actions,
+            "eligible": problem.size, "local_rows": len(problem.local),
+            "contacts": int(chosen.sum()), "review": int((problem.review[chosen] >= 0).sum()),
+        },
+        "warnings": list(problem.warnings),
+        "fingerprints": s.fingerprints,
+        **extra,
+    }
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(data, indent=2, default=_jsonable) + "\n", encoding="utf-8")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serializable: {type(value)}")
+
+
+def write_parquet(path: Path, table: pa.Table) -> None:
+    pq.write_table(table, path, compression="zstd")
+
+
+def write_run_dir(out: Path, writers: dict[str, FILE_WRITERS]) -> None:
+    """Write every file into a fresh temporary sibling, then swap it into place.
+
+    A failure before the swap leaves `out` exactly as it was.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    old: Path | None = None
+    try:
+        for name, writer in writers.items():
+            writer(tmp / name)
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            os.rename(out, old / "run")
+        os.rename(tmp, out)
+    except BaseException:
+        if old is not None and not out.exists():
+            os.rename(old / "run", out)
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,351 @@
+"""The compiled problem: arrays over eligible (customer, action, day) triples.
+
+Built once from a Scenario with array operations only (no per-customer Python loop):
+objective levels and global constraints become value vectors over the triples, and each
+customer's own structure (caps with their history counts, conflicts) becomes packing rows
+`sum x <= r` in one CSR matrix. Every solver reads this and nothing else.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from optimizer.filters import BoundWhere, table_mask
+from optimizer.policy import Where
+from optimizer.scenario import Scenario, quantity_source
+
+Sense = Literal["<=", ">="]
+RowKind = Literal["limit", "floor", "level"]
+
+
+@dataclass(frozen=True)
+class Triples:
+    """Eligible triples sorted by (customer, day, action); `row` points into the scores."""
+
+    customer: np.ndarray  # int32
+    action: np.ndarray  # int32
+    day: np.ndarray  # int16
+    row: np.ndarray  # int64, index of the scores row the KPIs come from
+
+    def __len__(self) -> int:
+        return len(self.customer)
+
+
+@dataclass(frozen=True)
+class LinearRow:
+    """A global constraint `sum coef * x[index] (sense) rhs` over the triples."""
+
+    name: str
+    kind: RowKind
+    sense: Sense
+    rhs: float
+    index: np.ndarray  # int64 triple indices
+    coef: np.ndarray  # float64
+    day: int | None = None
+    policy_name: str = ""
+
+    def activity(self, chosen: np.ndarray) -> float:
+        """The row's value for a 0/1 (or fractional) vector over the triples."""
+        return float(np.dot(self.coef, chosen[self.index]))
+
+
+@dataclass(frozen=True)
+class CoverageRow:
+    """A min_share floor: at least `need` customers of the group get a matching contact."""
+
+    name: str
+    need: int
+    group_size: int
+    index: np.ndarray  # int64 triples that count (customer in the group, action matches)
+    min_share: float
+
+    def covered(self, chosen: np.ndarray, customer: np.ndarray) -> int:
+        hit = self.index[chosen[self.index] > 0.5]
+        return len(np.unique(customer[hit]))
+
+
+@dataclass(frozen=True)
+class LocalRows:
+    """Per-customer packing rows `sum x[indices[indptr[r]:indptr[r+1]]] <= rhs[r]`."""
+
+    indptr: np.ndarray  # int64
+    indices: np.ndarray  # int64
+    rhs: np.ndarray  # int32
+    customer: np.ndarray  # int32, the customer each row belongs to
+    source: np.ndarray  # int32, index into `names`
+    names: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.rhs)
+
+
+@dataclass(frozen=True)
+class Level:
+    name: str
+    values: np.ndarray  # float64 per triple
+    tolerance: float
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Everything a solver needs; see module docstring."""
+
+    n_customers: int
+    n_actions: int
+    horizon: int
+    triples: Triples
+    levels: tuple[Level, ...]
+    rows: tuple[LinearRow, ...]
+    coverage: tuple[CoverageRow, ...]
+    local: LocalRows
+    review: np.ndarray  # int16 per triple: index of the first matching review rule, or -1
+    review_names: tuple[str, ...]
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def size(self) -> int:
+        return len(self.triples)
+
+
+# --- building ------------------------------------------------------------------------------
+
+def build_problem(s: Scenario) -> Problem:
+    """Compile a scenario into a Problem; see the module docstring."""
+    policy = s.policy
+    warnings: list[str] = []
+    n_cust, n_act, horizon = len(s.customers), len(s.actions), s.horizon
+    masks = _Masks(s)
+
+    triples = _expand_days(s)
+    allowed = np.ones(len(triples), dtype=bool)
+    for rule in policy.rules:
+        cust_deny = masks.customer(rule.deny)
+        if rule.unless is not None:
+            cust_deny = cust_deny & ~s.customers[rule.unless].fillna(False).to_numpy(bool)
+        allowed &= ~(cust_deny[triples.customer] & masks.action(rule.deny)[triples.action])
+    for conflict in policy.conflicts:
+        allowed &= ~_blocked_by_history(s, masks, conflict.first, conflict.then,
+                                        conflict.within_days, triples)
+    triples = _take(triples, np.flatnonzero(allowed))
+
+    levels = tuple(
+        Level(o.name, sum((w * _quantity(s, q, triples) for q, w in o.weights),
+                          start=np.zeros(len(triples))), o.tolerance)
+        for o in policy.objectives
+    )
+    rows: list[LinearRow] = []
+    for lim in policy.limits:
+        rows += _global_rows(s, masks, triples, lim.name, "limit", "<=", lim.where,
+                             lim.quantity, lim.max, lim.per)
+    coverage: list[CoverageRow] = []
+    for fl in policy.floors:
+        if fl.min_share is None:
+            assert fl.quantity is not None and fl.min is not None
+            rows += _global_rows(s, masks, triples, fl.name, "floor", ">=", fl.where,
+                                 fl.quantity, fl.min, fl.per)
+            continue
+        group = masks.customer(fl.where)
+        size = int(group.sum())
+        counts = group[triples.customer] & masks.action(fl.where)[triples.action]
+        coverage.append(CoverageRow(fl.name, math.ceil(fl.min_share * size - 1e-9), size,
+                                    np.flatnonzero(counts), fl.min_share))
+    local = _local_rows(s, masks, triples, warnings)
+    review = np.full(len(triples), -1, dtype=np.int16)
+    for k, rev in reversed(list(enumerate(policy.reviews))):
+        hit = masks.customer(rev.where)[triples.customer] & masks.action(rev.where)[
+            triples.action]
+        review[hit] = k
+    if s.dropped_history_rows:
+        warnings.append(f"{s.dropped_history_rows} history row(s) name customers missing from "
+                        "customers.parquet and were ignored")
+    return Problem(n_cust, n_act, horizon, triples, levels, tuple(rows), tuple(coverage),
+                   local, review, tuple(r.name for r in policy.reviews), tuple(warnings))
+
+
+class _Masks:
+    """Customer and action masks of the policy's filters, computed once each."""
+
+    def __init__(self, s: Scenario) -> None:
+        self.s = s
+        self._cache: dict[tuple[int, str], np.ndarray] = {}
+
+    def _bound(self, where: Where) -> BoundWhere:
+        return self.s.where(where)
+
+    def customer(self, where: Where) -> np.ndarray:
+        key = (id(where), "c")
+        if key not in self._cache:
+            self._cache[key] = table_mask(self.s.customers, self._bound(where).customer)
+        return self._cache[key]
+
+    def action(self, where: Where) -> np.ndarray:
+        key = (id(where), "a")
+        if key not in self._cache:
+            self._cache[key] = table_mask(self.s.actions, self._bound(where).action)
+        return self._cache[key]
+
+    def history_action(self, where: Where) -> np.ndarray:
+        """Which history rows match the action part; retired actions match on channel only."""
+        h = self.s.history
+        conditions = self._bound(where).action
+        known = h.action >= 0
+        mask = np.zeros(len(h), dtype=bool)
+        mask[known] = self.action(where)[h.action[known]]
+        channel_only = all(c.key.removeprefix("action.") == "channel" for c in conditions)
+        if (~known).any() and channel_only:
+            frame = pd.DataFrame({"channel": h.channel[~known]})
+            mask[~known] = table_mask(frame, conditions)
+        return mask
+
+
+def _expand_days(s: Scenario) -> Triples:
+    sc = s.scores
+    n = len(sc)
+    if sc.day is None:
+        horizon = s.horizon
+        row = np.tile(np.arange(n, dtype=np.int64), horizon)
+        day = np.repeat(np.arange(horizon, dtype=np.int16), n)
+    else:
+        row = np.arange(n, dtype=np.int64)
+        day = sc.day
+    cust, act = sc.customer[row], sc.action[row]
+    order = np.lexsort((act, day, cust))
+    return Triples(cust[order], act[order], day[order], row[order])
+
+
+def _take(t: Triples, idx: np.ndarray) -> Triples:
+    return Triples(t.customer[idx], t.action[idx], t.day[idx], t.row[idx])
+
+
+def _quantity(s: Scenario, name: str, t: Triples) -> np.ndarray:
+    source, col = quantity_source(s, name)
+    if source == "contacts":
+        return np.ones(len(t))
+    if source == "kpi":
+        return s.scores.kpis[col][t.row].astype(np.float64)
+    return s.actions[col].to_numpy(np.float64)[t.action]
+
+
+def _global_rows(s: Scenario, masks: _Masks, t: Triples, name: str, kind: RowKind,
+                 sense: Sense, where: Where, quantity: str, rhs: float,
+                 per: str) -> list[LinearRow]:
+    match = masks.customer(where)[t.customer] & masks.action(where)[t.action]
+    values = _quantity(s, quantity, t)
+    if per == "horizon":
+        idx = np.flatnonzero(match)
+        return [LinearRow(name, kind, sense, rhs, idx, values[idx], None, name)]
+    rows = []
+    for d, date in enumerate(s.dates()):
+        idx = np.flatnonzero(match & (t.day == d))
+        rows.append(LinearRow(f"{name} [{date.isoformat()}]", kind, sense, rhs, idx,
+                              values[idx], d, name))
+    return rows
+
+
+def _blocked_by_history(s: Scenario, masks: _Masks, first: Where, then: Where, lag: int,
+                        t: Triples) -> np.ndarray:
+    """Triples in `then` that a history contact in `first` already forbids."""
+    h = s.history
+    group = masks.customer(first) & masks.customer(then)
+    hit = group[h.customer] & masks.history_action(first)
+    if not hit.any():
+        return np.zeros(len(t), dtype=bool)
+    latest = np.full(len(s.customers), -(10**9), dtype=np.int64)
+    np.maximum.at(latest, h.customer[hit], h.day[hit])
+    in_b = masks.action(then)[t.action]
+    return in_b & (t.day.astype(np.int64) <= latest[t.customer] + lag)
+
+
+def _local_rows(s: Scenario, masks: _Masks, t: Triples, warnings: list[str]) -> LocalRows:
+    """Caps (one row per customer and window) and plan-plan conflicts (one row per pair)."""
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]] = []
+    names: list[str] = []
+    for cap in s.policy.caps:
+        names.append(cap.name)
+        parts += _cap_rows(s, masks, t, cap.where, cap.max, cap.window_days, len(names) - 1,
+                           cap.name, warnings)
+    for conflict in s.policy.conflicts:
+        names.append(conflict.name)
+        parts += _conflict_rows(masks, t, conflict.first, conflict.then, conflict.within_days,
+                                len(names) - 1)
+    if not parts:
+        z = np.zeros(0, dtype=np.int64)
+        return LocalRows(np.zeros(1, np.int64), z, z.astype(np.int32), z.astype(np.int32),
+                         z.astype(np.int32), tuple(names))
+    lengths = np.concatenate([p[0] for p in parts])
+    indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    return LocalRows(
+        indptr=indptr,
+        indices=np.concatenate([p[1] for p in parts]).astype(np.int64),
+        rhs=np.concatenate([p[2] for p in parts]).astype(np.int32),
+        customer=np.concatenate([p[3] for p in parts]).astype(np.int32),
+        source=np.concatenate([np.full(len(p[0]), p[4], np.int32) for p in parts]),
+        names=tuple(names),
+    )
+
+
+def _cap_rows(s: Scenario, masks: _Masks, t: Triples, where: Where, cap: int, window: int,
+              source: int, name: str, warnings: list[str]):
+    """One row per (customer, window end d) whose eligible triples exceed what is left."""
+    group = masks.customer(where)
+    in_cap = np.flatnonzero(group[t.customer] & masks.action(where)[t.action])
+    h = s.history
+    h_hit = group[h.customer] & masks.history_action(where)
+    out = []
+    over = 0
+    for d in range(s.horizon):
+        used = np.bincount(h.customer[h_hit & (h.day >= d - window + 1)],
+                           minlength=len(s.customers))
+        left = cap - used
+        over += int((left < 0).sum())
+        idx = in_cap[(t.day[in_cap] >= d - window + 1) & (t.day[in_cap] <= d)]
+        if not len(idx):
+            continue
+        cust = t.customer[idx]
+        starts = np.flatnonzero(np.concatenate([[True], cust[1:] != cust[:-1]]))
+        counts = np.diff(np.concatenate([starts, [len(idx)]]))
+        owner = cust[starts]
+        room = np.maximum(left[owner], 0)
+        binding = counts > room
+        if not binding.any():
+            continue
+        keep = np.repeat(binding, counts)
+        out.append((counts[binding], idx[keep], room[binding], owner[binding], source))
+    if over:
+        warnings.append(f"cap '{name}': history alone already exceeds the cap in {over} "
+                        "customer-day window(s); the plan adds no contact to those windows")
+    return out
+
+
+def _conflict_rows(masks: _Masks, t: Triples, first: Where, then: Where, lag: int,
+                   source: int):
+    """Rows x_p + x_q <= 1 for distinct triples p in A, q in B, 0 <= day_q - day_p <= lag."""
+    group = masks.customer(first) & masks.customer(then)
+    in_group = group[t.customer]
+    a_idx = np.flatnonzero(in_group & masks.action(first)[t.action])
+    b_idx = np.flatnonzero(in_group & masks.action(then)[t.action])
+    if not len(a_idx) or not len(b_idx):
+        return []
+    # pair every A triple with the B triples of the same customer (both sorted by customer)
+    b_cust = t.customer[b_idx]
+    lo = np.searchsorted(b_cust, t.customer[a_idx], side="left")
+    hi = np.searchsorted(b_cust, t.customer[a_idx], side="right")
+    n_pairs = hi - lo
+    p = np.repeat(a_idx, n_pairs)
+    offsets = np.arange(n_pairs.sum()) - np.repeat(np.cumsum(n_pairs) - n_pairs, n_pairs)
+    q = b_idx[np.repeat(lo, n_pairs) + offsets]
+    gap = t.day[q].astype(np.int64) - t.day[p].astype(np.int64)
+    ok = (p != q) & (gap >= 0) & (gap <= lag)
+    p, q = p[ok], q[ok]
+    lo_pq, hi_pq = np.minimum(p, q), np.maximum(p, q)
+    pairs = np.unique(np.stack([lo_pq, hi_pq], axis=1), axis=0)
+    if not len(pairs):
+        return []
+    n = len(pairs)
+    return [(np.full(n, 2), pairs.reshape(-1), np.ones(n, np.int32), t.customer[pairs[:, 0]],
+             source)]

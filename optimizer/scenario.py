@@ -1,0 +1,535 @@
+"""Load a scenario directory into dense, validated arrays.
+
+Ids are mapped once to dense indices in sorted-id order, so the model does not depend on
+the row order of the inputs. Every check of the contract's input rules happens here and
+raises `InputError`; nothing downstream re-validates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from optimizer.errors import InputError, closest
+from optimizer.filters import BoundWhere, column_name
+from optimizer.policy import Condition, Policy, Where, load_policy
+
+CONTACTS = "contacts"
+TABLES = ("customers", "actions", "scores", "history")
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Eligible score rows: dense customer/action indices, optional day, KPI arrays."""
+
+    customer: np.ndarray  # int32
+    action: np.ndarray  # int32
+    day: np.ndarray | None  # int16, or None when each row holds for every day
+    kpis: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.customer)
+
+
+@dataclass(frozen=True)
+class History:
+    """Past contacts: dense customer index, action index (-1 if retired), channel, day < 0."""
+
+    customer: np.ndarray  # int32
+    action: np.ndarray  # int32, -1 for an action missing from actions.parquet
+    channel: np.ndarray  # object (str)
+    day: np.ndarray  # int32, offset from the run date, always negative
+
+    def __len__(self) -> int:
+        return len(self.customer)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Everything a run reads, validated; customers and actions sorted by id."""
+
+    policy: Policy
+    run_date: dt.date
+    customers: pd.DataFrame
+    actions: pd.DataFrame
+    scores: Scores
+    history: History
+    fingerprints: dict[str, str]
+    dropped_history_rows: int = 0
+    bound: dict[int, BoundWhere] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def horizon(self) -> int:
+        return self.policy.horizon_days
+
+    @property
+    def kpi_names(self) -> tuple[str, ...]:
+        return tuple(self.scores.kpis)
+
+    def where(self, where: Where) -> BoundWhere:
+        """The customer and action parts of a filter of this scenario's policy."""
+        return self.bound[id(where)]
+
+    def dates(self) -> list[dt.date]:
+        return [self.run_date + dt.timedelta(days=d) for d in range(self.horizon)]
+
+
+def load_scenario(
+    directory: Path,
+    *,
+    run_date: dt.date,
+    policy_path: Path | None = None,
+    horizon_days: int | None = None,
+) -> Scenario:
+    """Read and validate a scenario; raise InputError on the first bad input."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise InputError(str(directory), "scenario directory not found")
+    policy = load_policy(policy_path or directory / "policy.toml")
+    if horizon_days is not None:
+        policy = _with_horizon(policy, horizon_days)
+    paths = {name: _locate(directory, name, required=name != "history") for name in TABLES}
+
+    customers, cust_ids = _load_customers(paths["customers"])
+    actions = _load_actions(paths["actions"])
+    scores = _load_scores(paths["scores"], cust_ids, actions, policy.horizon_days)
+    history, dropped = _load_history(paths["history"], cust_ids, actions, run_date)
+
+    scenario = Scenario(
+        policy=policy,
+        run_date=run_date,
+        customers=customers,
+        actions=actions,
+        scores=scores,
+        history=history,
+        fingerprints={name: _fingerprint(p) for name, p in paths.items() if p is not None}
+        | {"policy.toml": _fingerprint(policy_path or directory / "policy.toml")},
+        dropped_history_rows=dropped,
+    )
+    _bind_policy(scenario)
+    return scenario
+
+
+def _with_horizon(policy: Policy, horizon: int) -> Policy:
+    import dataclasses
+
+    if horizon < 1:
+        raise InputError("--horizon", "must be >= 1", examples=(horizon,))
+    return dataclasses.replace(policy, horizon_days=horizon)
+
+
+# --- reading -------------------------------------------------------------------------------
+
+def _locate(directory: Path, name: str, *, required: bool) -> Path | None:
+    for candidate in (directory / f"{name}.parquet", directory / name):
+        if candidate.exists():
+            return candidate
+    if required:
+        raise InputError(f"{name}.parquet", f"required input file not found in {directory}")
+    return None
+
+
+def _read(path: Path) -> pa.Table:
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowException) as exc:
+        raise InputError(path.name, f"cannot be read as Parquet: {exc}") from None
+    return table.combine_chunks()
+
+
+def _fingerprint(path: Path) -> str:
+    """sha256 of a file, or of a directory's files in sorted order with their names."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        if path.is_dir():
+            digest.update(str(file.relative_to(path)).encode())
+        with file.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 22), b""):
+                digest.update(block)
+    return "sha256:" + digest.hexdigest()
+
+
+def _require(table: pa.Table, source: str, columns: tuple[str, ...]) -> None:
+    for col in columns:
+        if col not in table.column_names:
+            guess = closest(col, table.column_names)
+            raise InputError(source, "required column is missing", key=f"column '{col}'",
+                             hint=f"found '{guess}'" if guess else
+                             f"columns present: {', '.join(table.column_names)}")
+
+
+def _plain(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """Decode dictionary columns so type checks see the value type."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if pa.types.is_dictionary(array.type):
+        array = array.dictionary_decode()
+    return array
+
+
+def _is_string(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
+
+
+def _is_number(t: pa.DataType) -> bool:
+    return pa.types.is_integer(t) or pa.types.is_floating(t)
+
+
+def _type_error(source: str, col: str, expected: str, actual: pa.DataType) -> InputError:
+    return InputError(source, f"wrong column type: expected {expected}, found {actual}",
+                      key=f"column '{col}'")
+
+
+def _no_nulls(array: pa.Array, source: str, col: str, ids: pa.Array | None = None) -> None:
+    if array.null_count:
+        rows = np.flatnonzero(np.asarray(array.is_null()))[:3]
+        shown = [f"row {r}" for r in rows] if ids is None else [ids[r].as_py() for r in rows]
+        raise InputError(source, f"{array.null_count} null value(s) where none are allowed",
+                         key=f"column '{col}'", examples=shown)
+
+
+def _unique(array: pa.Array, source: str, col: str) -> None:
+    counts = pc.value_counts(array)
+    dup = pc.filter(counts.field("values"), pc.greater(counts.field("counts"), 1))
+    if len(dup):
+        raise InputError(source, f"{len(dup)} duplicate value(s); each must appear once",
+                         key=f"column '{col}'", examples=dup.to_pylist())
+
+
+def _frame(table: pa.Table, sort_key: str) -> pd.DataFrame:
+    order = pc.sort_indices(table, sort_keys=[(sort_key, "ascending")])
+    frame = table.take(order).to_pandas()
+    return frame.reset_index(drop=True)
+
+
+# --- the four tables -----------------------------------------------------------------------
+
+def _load_customers(path: Path) -> tuple[pd.DataFrame, pa.Array]:
+    source = "customers.parquet"
+    table = _read(path)
+    _require(table, source, ("customer_id", "segment"))
+    ids = _plain(table["customer_id"])
+    if pa.types.is_integer(ids.type):
+        ids = ids.cast(pa.int64())
+    elif _is_string(ids.type):
+        ids = ids.cast(pa.string())
+    else:
+        raise _type_error(source, "customer_id", "string or integer", ids.type)
+    _no_nulls(ids, source, "customer_id")
+    _unique(ids, source, "customer_id")
+    segment = _plain(table["segment"])
+    if not _is_string(segment.type):
+        raise _type_error(source, "segment", "string", segment.type)
+    _no_nulls(segment, source, "segment", ids)
+    table = table.set_column(table.column_names.index("customer_id"), "customer_id", ids)
+    table = table.set_column(table.column_names.index("segment"), "segment",
+                             segment.cast(pa.string()))
+    frame = _frame(table, "customer_id")
+    return frame, pa.array(frame["customer_id"].to_numpy(), type=ids.type)
+
+
+def _load_actions(path: Path) -> pd.DataFrame:
+    source = "actions.parquet"
+    table = _read(path)
+    _require(table, source, ("action_id", "channel", "cost", "discount"))
+    ids = _plain(table["action_id"])
+    if not _is_string(ids.type):
+        raise _type_error(source, "action_id", "string", ids.type)
+    _no_nulls(ids, source, "action_id")
+    _unique(ids, source, "action_id")
+    channel = _plain(table["channel"])
+    if not _is_string(channel.type):
+        raise _type_error(source, "channel", "string", channel.type)
+    _no_nulls(channel, source, "channel", ids)
+    for col in ("cost", "discount"):
+        values = _plain(table[col])
+        if not _is_number(values.type):
+            raise _type_error(source, col, "float", values.type)
+        _no_nulls(values, source, col, ids)
+        array = values.to_numpy(zero_copy_only=False).astype(np.float64)
+        bad = ~np.isfinite(array) | (array < 0) | ((array > 1) if col == "discount" else False)
+        if bad.any():
+            rule = "must be in [0, 1]" if col == "discount" else "must be >= 0 and finite"
+            rows = np.flatnonzero(bad)[:3]
+            raise InputError(source, f"{int(bad.sum())} value(s) out of range: {rule}",
+                             key=f"column '{col}'",
+                             examples=[(ids[r].as_py(), float(array[r])) for r in rows])
+        table = table.set_column(table.column_names.index(col), col, pa.array(array))
+    table = table.set_column(table.column_names.index("action_id"), "action_id",
+                             ids.cast(pa.string()))
+    table = table.set_column(table.column_names.index("channel"), "channel",
+                             channel.cast(pa.string()))
+    return _frame(table, "action_id")
+
+
+def _index_of(values: pa.Array, universe: pa.Array, source: str, col: str,
+              target: str) -> np.ndarray:
+    """Dense indices of `values` in the sorted `universe`; unknown values are an error."""
+    if pa.types.is_integer(universe.type) and pa.types.is_integer(values.type):
+        values = values.cast(pa.int64())
+    elif _is_string(universe.type) and _is_string(values.type):
+        values = values.cast(pa.string())
+    else:
+        raise _type_error(source, col, f"the type of {target}'s {col} ({universe.type})",
+                          values.type)
+    _no_nulls(values, source, col)
+    index = pc.index_in(values, value_set=universe)
+    if index.null_count:
+        missing = pc.unique(pc.filter(values, pc.is_null(index)))
+        raise InputError(source, f"{len(missing)} id(s) not found in {target}",
+                         key=f"column '{col}'", examples=missing.to_pylist())
+    return index.to_numpy(zero_copy_only=False).astype(np.int32)
+
+
+def _load_scores(path: Path, cust_ids: pa.Array, actions: pd.DataFrame,
+                 horizon: int) -> Scores:
+    source = "scores.parquet"
+    table = _read(path)
+    _require(table, source, ("customer_id", "action_id"))
+    action_ids = pa.array(actions["action_id"].to_numpy(), type=pa.string())
+    cust = _index_of(_plain(table["customer_id"]), cust_ids, source, "customer_id",
+                     "customers.parquet")
+    act = _index_of(_plain(table["action_id"]), action_ids, source, "action_id",
+                    "actions.parquet")
+    day = None
+    if "day" in table.column_names:
+        days = _plain(table["day"])
+        if not pa.types.is_integer(days.type):
+            raise _type_error(source, "day", "integer", days.type)
+        _no_nulls(days, source, "day")
+        day_np = days.to_numpy(zero_copy_only=False).astype(np.int64)
+        bad = (day_np < 0) | (day_np >= horizon)
+        if bad.any():
+            raise InputError(source, f"day must be in 0..{horizon - 1} (horizon_days = "
+                             f"{horizon})", key="column 'day'",
+                             examples=np.unique(day_np[bad])[:3].tolist())
+        day = day_np.astype(np.int16)
+    kpis: dict[str, np.ndarray] = {}
+    for col in table.column_names:
+        if col in ("customer_id", "action_id", "day"):
+            continue
+        values = _plain(table[col])
+        if not _is_number(values.type):
+            raise _type_error(source, col, "float (a KPI)", values.type)
+        array = values.to_numpy(zero_copy_only=False).astype(np.float64)
+        bad = ~np.isfinite(array)
+        if bad.any():
+            rows = np.flatnonzero(bad)[:3]
+            ids = table["customer_id"]
+            raise InputError(source, f"{int(bad.sum())} NaN, infinite or null KPI value(s)",
+                             key=f"column '{col}'",
+                             examples=[(ids[int(r)].as_py(), table["action_id"][int(r)].as_py())
+                                       for r in rows])
+        kpis[col] = array
+    n_act = len(actions)
+    key = cust.astype(np.int64) * n_act + act
+    if day is not None:
+        key = key * horizon + day
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    dup = np.flatnonzero(sorted_key[1:] == sorted_key[:-1])
+    if len(dup):
+        rows = order[dup[:3]]
+        cols = ["customer_id", "action_id"] + (["day"] if day is not None else [])
+        raise InputError(source, f"{len(dup)} duplicate key(s) ({', '.join(cols)}); each "
+                         "key must appear once", key="key",
+                         examples=[tuple(table[c][int(r)].as_py() for c in cols) for r in rows])
+    return Scores(
+        customer=cust[order],
+        action=act[order],
+        day=None if day is None else day[order],
+        kpis={k: v[order] for k, v in kpis.items()},
+    )
+
+
+def _load_history(path: Path | None, cust_ids: pa.Array, actions: pd.DataFrame,
+                  run_date: dt.date) -> tuple[History, int]:
+    empty = History(np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, object),
+                    np.zeros(0, np.int32))
+    if path is None:
+        return empty, 0
+    source = "history.parquet"
+    table = _read(path)
+    _require(table, source, ("customer_id", "action_id", "date"))
+    dates = _plain(table["date"])
+    if pa.types.is_timestamp(dates.type):
+        dates = pc.cast(dates, pa.date32())
+    if not pa.types.is_date(dates.type):
+        raise _type_error(source, "date", "date", dates.type)
+    _no_nulls(dates, source, "date")
+    day = (dates.cast(pa.date32()).to_numpy(zero_copy_only=False).astype("datetime64[D]")
+           - np.datetime64(run_date, "D")).astype(np.int64)
+    late = day >= 0
+    if late.any():
+        shown = pc.unique(pc.filter(dates, pa.array(late))).to_pylist()
+        raise InputError(source, f"{int(late.sum())} row(s) dated on or after the run date "
+                         f"{run_date.isoformat()}", key="column 'date'", examples=shown)
+    raw_cust = _plain(table["customer_id"])
+    if pa.types.is_integer(cust_ids.type) != pa.types.is_integer(raw_cust.type):
+        raise _type_error(source, "customer_id", f"the type of customers.parquet's "
+                          f"customer_id ({cust_ids.type})", raw_cust.type)
+    if pa.types.is_integer(raw_cust.type):
+        raw_cust = raw_cust.cast(pa.int64())
+    _no_nulls(raw_cust, source, "customer_id")
+    cust_index = pc.index_in(raw_cust, value_set=cust_ids)
+    known_customer = np.asarray(cust_index.is_valid())
+    action_ids = pa.array(actions["action_id"].to_numpy(), type=pa.string())
+    raw_act = _plain(table["action_id"]).cast(pa.string())
+    _no_nulls(raw_act, source, "action_id")
+    act = pc.fill_null(pc.index_in(raw_act, value_set=action_ids), -1).to_numpy(
+        zero_copy_only=False).astype(np.int32)
+    channel = np.where(act >= 0, actions["channel"].to_numpy(dtype=object)[np.maximum(act, 0)],
+                       None)
+    retired = act < 0
+    if retired.any():
+        if "channel" not in table.column_names:
+            raise InputError(source, "rows name actions missing from actions.parquet, so a "
+                             "'channel' column is required", key="column 'channel'",
+                             examples=pc.unique(pc.filter(raw_act, pa.array(retired))).to_pylist())
+        given = _plain(table["channel"]).cast(pa.string()).to_numpy(zero_copy_only=False)
+        missing = retired & pd.isna(given)
+        if missing.any():
+            raise InputError(source, "a retired action (missing from actions.parquet) needs "
+                             "a channel value", key="column 'channel'",
+                             examples=np.unique(raw_act.to_numpy(zero_copy_only=False)[missing])
+                             [:3].tolist())
+        channel = np.where(retired, given, channel)
+    keep = known_customer
+    history = History(
+        customer=cust_index.to_numpy(zero_copy_only=False)[keep].astype(np.int32),
+        action=act[keep],
+        channel=channel[keep].astype(object),
+        day=day[keep].astype(np.int32),
+    )
+    order = np.lexsort((history.action, history.day, history.customer))
+    history = History(history.customer[order], history.action[order],
+                      history.channel[order], history.day[order])
+    return history, int((~keep).sum())
+
+
+# --- binding the policy to the tables ------------------------------------------------------
+
+def _bind_policy(s: Scenario) -> None:
+    """Resolve every filter key and quantity against the tables; fill `s.bound`."""
+    policy = s.policy
+    cust_cols = set(s.customers.columns)
+    act_cols = set(s.actions.columns)
+    for col in policy.audit_only:
+        if col not in cust_cols:
+            raise InputError(policy.source, "names no customer column",
+                             key=f"privacy.audit_only = {col!r}",
+                             hint=_did_you_mean(col, cust_cols))
+    for path, where in policy.filters():
+        s.bound[id(where)] = _bind_where(where, path, s)
+    for rule in policy.rules:
+        if rule.unless is None:
+            continue
+        path = f"rule '{rule.name}'.unless"
+        if rule.unless in policy.audit_only:
+            raise _audit_error(policy.source, path, rule.unless)
+        if rule.unless not in cust_cols:
+            raise InputError(policy.source, "names no customer column", key=path,
+                             examples=(rule.unless,), hint=_did_you_mean(rule.unless, cust_cols))
+        if not pd.api.types.is_bool_dtype(s.customers[rule.unless]):
+            raise InputError(policy.source, "must name a bool customer column", key=path,
+                             examples=(rule.unless,))
+    for path, name in policy.quantities():
+        quantity_source(s, name, path)
+    del act_cols
+
+
+def _audit_error(source: str, path: str, col: str) -> InputError:
+    return InputError(source, "is an audit_only column: it may appear in reports only, never "
+                      "in an objective, filter, rule or floor", key=path, examples=(col,))
+
+
+def _did_you_mean(name: str, options: set[str]) -> str | None:
+    guess = closest(name, options)
+    return f"did you mean '{guess}'?" if guess else None
+
+
+def _bind_where(where: Where, path: str, s: Scenario) -> BoundWhere:
+    cust_part: list[Condition] = []
+    act_part: list[Condition] = []
+    cust_cols = set(s.customers.columns)
+    act_cols = set(s.actions.columns)
+    for cond in where.conditions:
+        key = cond.key
+        name = column_name(key)
+        at = f"{path}.{key}"
+        if name in s.policy.audit_only and not key.startswith("action."):
+            raise _audit_error(s.policy.source, at, name)
+        if key.startswith("customer."):
+            side = "customer" if name in cust_cols else None
+        elif key.startswith("action."):
+            side = "action" if name in act_cols else None
+        elif name in cust_cols and name in act_cols:
+            raise InputError(s.policy.source, "is a column of both customers and actions; "
+                             f"write customer.{name} or action.{name}", key=at)
+        else:
+            side = "customer" if name in cust_cols else "action" if name in act_cols else None
+        if side is None:
+            raise InputError(s.policy.source, "names no column of customers or actions",
+                             key=at, hint=_did_you_mean(name, cust_cols | act_cols))
+        table = s.customers if side == "customer" else s.actions
+        _check_condition_type(table[name], cond, at, s.policy.source)
+        (cust_part if side == "customer" else act_part).append(cond)
+    return BoundWhere(tuple(cust_part), tuple(act_part))
+
+
+def _check_condition_type(column: pd.Series, cond: Condition, at: str, source: str) -> None:
+    is_bool = pd.api.types.is_bool_dtype(column)
+    is_num = pd.api.types.is_numeric_dtype(column) and not is_bool
+    if cond.kind == "bool" and not is_bool:
+        raise InputError(source, f"true/false needs a bool column; this one is {column.dtype}",
+                         key=at)
+    if cond.kind == "range" and not is_num:
+        raise InputError(source, f"a {{ min, max }} range needs a numeric column; this one is "
+                         f"{column.dtype}", key=at)
+    if cond.kind == "in":
+        values = cond.values or ()
+        numbers = all(isinstance(v, int | float) for v in values)
+        if is_bool or (is_num and not numbers) or (not is_num and numbers):
+            raise InputError(source, f"values do not match the column's type ({column.dtype})",
+                             key=at, examples=values)
+
+
+def quantity_source(s: Scenario, name: str, path: str = "quantity") -> tuple[str, str]:
+    """Where a quantity comes from: ('contacts', ''), ('kpi', col) or ('action', col)."""
+    if name == CONTACTS:
+        return "contacts", ""
+    if name.startswith("score."):
+        col = name[len("score."):]
+        if col in s.scores.kpis:
+            return "kpi", col
+    elif name.startswith("action."):
+        col = name[len("action."):]
+        if col in s.actions.columns and _numeric(s.actions[col]):
+            return "action", col
+    else:
+        in_kpis = name in s.scores.kpis
+        in_actions = name in s.actions.columns and _numeric(s.actions[name])
+        if in_kpis and in_actions:
+            raise InputError(s.policy.source, f"'{name}' is both a KPI and an action column; "
+                             f"write score.{name} or action.{name}", key=path)
+        if in_kpis:
+            return "kpi", name
+        if in_actions:
+            return "action", name
+    options = set(s.scores.kpis) | {CONTACTS} | {
+        c for c in s.actions.columns if _numeric(s.actions[c])}
+    raise InputError(s.policy.source, "names no quantity (a KPI column of scores, a numeric "
+                     "column of actions, or 'contacts')", key=path, examples=(name,),
+                     hint=_did_you_mean(name, options))
+
+
+def _numeric(column: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
