@@ -293,7 +293,16 @@ class _Parser:
         if not isinstance(raw, dict):
             raise self.error(f"{ctx}.{key}", "must be a table like { channel = [\"sms\"] }", raw)
         conditions = []
-        for col, spec in raw.items():
+        items = list(raw.items())
+        for side in ("customer", "action"):
+            # TOML reads the dotted key `customer.region = [...]` as a nested table
+            # { customer = { region = [...] } }: turn it back into "customer.region". A table
+            # of only min/max stays a range on a column named `customer`/`action`.
+            spec = raw.get(side)
+            if isinstance(spec, dict) and spec and not set(spec) <= {"min", "max"}:
+                at = next(i for i, (k, _) in enumerate(items) if k == side)
+                items[at:at + 1] = [(f"{side}.{k}", v) for k, v in spec.items()]
+        for col, spec in items:
             path = f"{ctx}.{key}.{col}"
             if isinstance(spec, bool):
                 conditions.append(Condition(col, flag=spec))

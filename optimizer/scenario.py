@@ -373,16 +373,21 @@ def _load_history(path: Path | None, cust_ids: pa.Array, actions: pd.DataFrame,
         raise InputError(source, f"{int(late.sum())} row(s) dated on or after the run date "
                          f"{run_date.isoformat()}", key="column 'date'", examples=shown)
     raw_cust = _plain(table["customer_id"])
-    if pa.types.is_integer(cust_ids.type) != pa.types.is_integer(raw_cust.type):
+    if pa.types.is_integer(cust_ids.type) and pa.types.is_integer(raw_cust.type):
+        raw_cust = raw_cust.cast(pa.int64())
+    elif _is_string(cust_ids.type) and _is_string(raw_cust.type):
+        raw_cust = raw_cust.cast(pa.string())
+    else:
         raise _type_error(source, "customer_id", f"the type of customers.parquet's "
                           f"customer_id ({cust_ids.type})", raw_cust.type)
-    if pa.types.is_integer(raw_cust.type):
-        raw_cust = raw_cust.cast(pa.int64())
     _no_nulls(raw_cust, source, "customer_id")
     cust_index = pc.index_in(raw_cust, value_set=cust_ids)
     known_customer = np.asarray(cust_index.is_valid())
     action_ids = pa.array(actions["action_id"].to_numpy(), type=pa.string())
-    raw_act = _plain(table["action_id"]).cast(pa.string())
+    raw_act = _plain(table["action_id"])
+    if not _is_string(raw_act.type):
+        raise _type_error(source, "action_id", "string", raw_act.type)
+    raw_act = raw_act.cast(pa.string())
     _no_nulls(raw_act, source, "action_id")
     act = pc.fill_null(pc.index_in(raw_act, value_set=action_ids), -1).to_numpy(
         zero_copy_only=False).astype(np.int32)
@@ -394,7 +399,10 @@ def _load_history(path: Path | None, cust_ids: pa.Array, actions: pd.DataFrame,
             raise InputError(source, "rows name actions missing from actions.parquet, so a "
                              "'channel' column is required", key="column 'channel'",
                              examples=pc.unique(pc.filter(raw_act, pa.array(retired))).to_pylist())
-        given = _plain(table["channel"]).cast(pa.string()).to_numpy(zero_copy_only=False)
+        given = _plain(table["channel"])
+        if not _is_string(given.type) and not pa.types.is_null(given.type):
+            raise _type_error(source, "channel", "string", given.type)
+        given = given.cast(pa.string()).to_numpy(zero_copy_only=False)
         missing = retired & pd.isna(given)
         if missing.any():
             raise InputError(source, "a retired action (missing from actions.parquet) needs "

@@ -9,9 +9,10 @@ independent stream per table, and Parquet is written with pyarrow (zstd, no pand
 The policy's binding values are computed from the generated data, not guessed:
 - P, the "profit-only" plan: every customer gets, on every day, the allowed action with the
   best `margin - cost` if that is positive (rules applied, limits and floors ignored).
-- W, a witness plan that satisfies every hard constraint by construction: no calls, no
-  discounts, mail only without a call in history, sms only on day 0 for customers without sms
-  in history, at most one contact per customer per day, chosen by `clv_delta`.
+- W, a witness plan over low customers that satisfies every hard constraint by construction:
+  at most one contact per customer per day, chosen by `clv_delta`; no calls; mail only without
+  a call in history; sms only on day 0 and only without sms in history; discounted actions
+  only if W's whole discount_cost fits the budget (else a discount-free W is used).
 Limits are set below what P uses (so they bind); floors sit between P and W (so they bind but
 W proves them achievable together).
 """
@@ -142,18 +143,18 @@ class _Stats:
     pairs: int = 0
     low: int = 0
     p_discount: float = 0.0
-    p_calls: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    p_calls: np.ndarray = field(init=False)
     p_low_covered: int = 0
     p_low_value: float = 0.0
-    w_plain: _Witness = field(default_factory=lambda: _Witness())
-    w_deal: _Witness = field(default_factory=lambda: _Witness())
+    w_plain: _Witness = field(default_factory=_Witness)
+    w_deal: _Witness = field(default_factory=_Witness)
 
     def __post_init__(self) -> None:
         self.p_calls = np.zeros(self.horizon, dtype=np.int64)
 
     def witness(self, budget: float) -> _Witness:
         """The better witness that fits the discount budget (clv is what floors need)."""
-        fits = self.w_deal.discount <= budget
+        fits = self.w_deal.discount <= budget - 1e-6 * budget - 0.01  # float-sum margin
         return self.w_deal if fits and self.w_deal.value > self.w_plain.value else self.w_plain
 
 
@@ -577,6 +578,8 @@ def _coverage_share(stats: _Stats, w: _Witness) -> float:
 
 def _value_floor(stats: _Stats, w: _Witness) -> float:
     """Between P's and W's low clv_delta, with a safety margin below W for float sums."""
+    if w.covered == 0:
+        return 0.0  # W contacts nobody, so its sum is exactly 0
     p_val, w_val = stats.p_low_value, w.value
     slack = 0.001 * abs(w_val) + 0.01
     target = p_val + VALUE_POSITION * (w_val - p_val) if w_val > p_val else w_val

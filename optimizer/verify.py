@@ -29,8 +29,8 @@ RELATIVE_TOLERANCE = 1e-6
 class Violation:
     """One hard rule a plan breaks, with the numbers a person needs to see why."""
 
-    kind: str  # "input" | "eligibility" | "cap" | "conflict" | "limit" | "floor" | "rule"
-    #            | "duplicate"
+    # "input" | "duplicate" | "eligibility" | "rule" | "cap" | "conflict" | "limit" | "floor"
+    kind: str
     name: str  # the policy entry's name, or a short label for input problems
     message: str  # one sentence with the numbers
     count: int  # how many customers / days / rows break it

@@ -229,10 +229,10 @@ def test_lexicographic_levels_with_tolerance(solve, tolerance, margin, clv) -> N
              for a, m, v in (("X", 10.0, 0.0), ("Y", 9.0, 5.0))}
     actions = [{"action_id": a, "channel": "email", "cost": 0.0, "discount": 0.0}
                for a in ("X", "Y")]
-    body = ONE_A_DAY + f"""
+    body = ONE_A_DAY + """
 [[objective]]
 name = "relationship"
-maximize = {{ clv_delta = 1.0 }}
+maximize = { clv_delta = 1.0 }
 """
     text = policy(1, body).replace('name = "profit"\n',
                                    f'name = "profit"\ntolerance = {tolerance}\n')

@@ -8,6 +8,7 @@ entry breaks, and asserts the exact (kind, name, count) the verifier reports.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -24,7 +25,7 @@ def day(offset: int) -> dt.date:
     return RUN + dt.timedelta(days=offset)
 
 
-def plan(*rows: tuple[str, str, int]) -> pd.DataFrame:
+def plan(*rows: tuple[str | int, str, int]) -> pd.DataFrame:
     """A plan from (customer_id, action_id, day offset) triples."""
     return pd.DataFrame([(c, a, day(d)) for c, a, d in rows],
                         columns=["customer_id", "action_id", "date"])
@@ -143,8 +144,9 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
     return load_scenario(directory, run_date=RUN)
 
 
-def edited(add: list[tuple[str, str, int]] = (), drop: list[tuple[str, str, int]] = ()
-           ) -> pd.DataFrame:
+def edited(add: Sequence[tuple[str, str, int]] = (),
+           drop: Sequence[tuple[str, str, int]] = ()) -> pd.DataFrame:
+    """The clean plan with some rows added and some dropped."""
     return plan(*[r for r in CLEAN if r not in drop], *add)
 
 
@@ -387,16 +389,18 @@ def test_per_day_floor_counts_empty_days(tmp_path: Path) -> None:
 
 
 def test_min_share_rounds_up_without_float_noise(tmp_path: Path) -> None:
-    customers = [{"customer_id": f"L{i}", "segment": "low"} for i in range(10)]
-    history = [{"customer_id": f"L{i}", "action_id": "E1", "date": day(-1)} for i in range(9)]
+    customers = [{"customer_id": f"L{i:02d}", "segment": "low"} for i in range(25)]
+    history = [{"customer_id": f"L{i:02d}", "action_id": "E1", "date": day(-1)}
+               for i in range(20)]
     s = small(tmp_path, "[[floor]]\nname = 'cover'\nwhere = { segment = ['low'] }\n"
-              "min_share = 0.3\n", customers=customers, history=history)
-    # 0.3 * 10 is 3.0000000000000004 in floating point: 3 customers are enough
-    assert verify_plan(s, plan(("L0", "E1", 0), ("L1", "S1", 1), ("L2", "E1", 2))) == []
+              "min_share = 0.28\n", customers=customers, history=history)
+    # 0.28 * 25 is 7.000000000000001 in floating point: 7 customers are enough
+    assert verify_plan(s, plan(*[(f"L{i:02d}", "E1", i % 3) for i in range(7)])) == []
     # a customer counts once, and history does not count
-    found = verify_plan(s, plan(("L0", "E1", 0), ("L0", "S1", 1), ("L1", "E1", 2)))
+    found = verify_plan(s, plan(*[(f"L{i:02d}", "E1", 0) for i in range(6)],
+                                ("L00", "S1", 1)))
     assert kinds(found) == [("floor", "cover", 1)]
-    assert (found[0].value, found[0].limit) == (2.0, 3.0)
+    assert (found[0].value, found[0].limit) == (6.0, 7.0)
 
 
 def test_coverage_counts_only_matching_actions(tmp_path: Path) -> None:
