@@ -64,7 +64,7 @@ class Scenario:
     history: History
     fingerprints: dict[str, str]
     dropped_history_rows: int = 0
-    bound: dict[int, BoundWhere] = field(default_factory=dict, compare=False, repr=False)
+    bound: dict[Where, BoundWhere] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def horizon(self) -> int:
@@ -76,7 +76,7 @@ class Scenario:
 
     def where(self, where: Where) -> BoundWhere:
         """The customer and action parts of a filter of this scenario's policy."""
-        return self.bound[id(where)]
+        return self.bound[where]
 
     def dates(self) -> list[dt.date]:
         return [self.run_date + dt.timedelta(days=d) for d in range(self.horizon)]
@@ -206,7 +206,8 @@ def _unique(array: pa.Array, source: str, col: str) -> None:
 
 def _frame(table: pa.Table, sort_key: str) -> pd.DataFrame:
     order = pc.sort_indices(table, sort_keys=[(sort_key, "ascending")])
-    frame = table.take(order).to_pandas()
+    # nullable bools stay bools (pandas' "boolean"), so filters on them work; null never matches
+    frame = table.take(order).to_pandas(types_mapper={pa.bool_(): pd.BooleanDtype()}.get)
     return frame.reset_index(drop=True)
 
 
@@ -436,7 +437,7 @@ def _bind_policy(s: Scenario) -> None:
                              key=f"privacy.audit_only = {col!r}",
                              hint=_did_you_mean(col, cust_cols))
     for path, where in policy.filters():
-        s.bound[id(where)] = _bind_where(where, path, s)
+        s.bound[where] = _bind_where(where, path, s)
     for rule in policy.rules:
         if rule.unless is None:
             continue
