@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from optimizer.errors import InputError
 from optimizer.result import Termination
@@ -34,12 +35,12 @@ def _date(value: str | None, default: dt.date) -> dt.date:
 
 
 def _fail_input(exc: InputError) -> None:
-    err.print(f"[bold red]error[/]: {exc}", soft_wrap=True)
+    err.print(f"[bold red]error[/]: {escape(str(exc))}", soft_wrap=True)
     raise typer.Exit(EXIT_INPUT)
 
 
 def _progress(message: str) -> None:
-    err.print(f"[dim]{dt.datetime.now():%H:%M:%S}[/] {message}", soft_wrap=True)
+    err.print(f"[dim]{dt.datetime.now():%H:%M:%S}[/] {escape(message)}", soft_wrap=True)
 
 
 DateOpt = Annotated[str | None, typer.Option("--date", help="Run date YYYY-MM-DD (day 0); "
@@ -78,9 +79,9 @@ def run(
         _fail_input(exc)
         return
     except NoPlanError as exc:
-        err.print(f"[bold red]{exc}[/]", soft_wrap=True)
+        err.print(f"[bold red]{escape(str(exc))}[/]", soft_wrap=True)
         for r in exc.relaxations:
-            err.print(f"  - {r.sentence()}", soft_wrap=True)
+            err.print(f"  - {escape(r.sentence())}", soft_wrap=True)
         code = {Termination.INFEASIBLE: EXIT_INFEASIBLE,
                 Termination.NO_SOLUTION: EXIT_NO_PLAN}.get(exc.termination, EXIT_SOLVER)
         raise typer.Exit(code) from None
@@ -89,10 +90,10 @@ def run(
     levels = ", ".join(f"{o['name']} = {o['value']:,.2f} (bound {o['bound']:,.2f})"
                        if o["bound"] is not None else f"{o['name']} = {o['value']:,.2f}"
                        for o in s["objectives"])
-    err.print(f"[bold]{s['status']}[/]: {s['counts']['contacts']:,} contacts; {levels}; "
+    err.print(f"[bold]{s['status']}[/]: {s['counts']['contacts']:,} contacts; {escape(levels)}; "
               f"proven gap {gap_text}; {s['seconds']:.1f} s", soft_wrap=True)
     for w in s["warnings"]:
-        err.print(f"[yellow]warning[/]: {w}", soft_wrap=True)
+        err.print(f"[yellow]warning[/]: {escape(w)}", soft_wrap=True)
 
 
 @app.command()
@@ -115,7 +116,7 @@ def validate(
               f"actions, {len(s.scores):,} score rows, {len(s.history):,} history rows; "
               f"{problem.size:,} eligible contacts over {s.horizon} day(s)")
     for w in problem.warnings:
-        err.print(f"[yellow]warning[/]: {w}", soft_wrap=True)
+        err.print(f"[yellow]warning[/]: {escape(w)}", soft_wrap=True)
 
 
 @app.command()
@@ -147,7 +148,8 @@ def verify(
                   "limit and floor")
         return
     for v in violations:
-        err.print(f"[bold red]{v.kind}[/] '{v.name}': {v.message}", soft_wrap=True)
+        err.print(f"[bold red]{v.kind}[/] '{escape(v.name)}': {escape(v.message)}",
+                  soft_wrap=True)
     err.print(f"[bold red]{len(violations)} violated constraint(s)[/]")
     raise typer.Exit(EXIT_VIOLATIONS)
 

@@ -124,15 +124,19 @@ class _Actions:
 class _Witness:
     """Totals of a feasible-by-construction plan over low customers."""
 
-    covered: int = 0
-    value: float = 0.0
-    discount: float = 0.0
+    covered: int
+    value: float
+    discount: float
+    swapped: int  # low customers given their discount-allowed variant
 
-    def add(self, covered: int, value: float, discount: float) -> None:
-        """Fold in one chunk."""
-        self.covered += covered
-        self.value += value
-        self.discount += discount
+
+@dataclass
+class _Variant:
+    """Per low customer: does the witness reach them, its clv sum and its discount_cost."""
+
+    covered: np.ndarray
+    value: np.ndarray
+    spend: np.ndarray
 
 
 @dataclass
@@ -146,16 +150,34 @@ class _Stats:
     p_calls: np.ndarray = field(init=False)
     p_low_covered: int = 0
     p_low_value: float = 0.0
-    w_plain: _Witness = field(default_factory=_Witness)
-    w_deal: _Witness = field(default_factory=_Witness)
+    plain: list[_Variant] = field(default_factory=list)
+    deal: list[_Variant] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.p_calls = np.zeros(self.horizon, dtype=np.int64)
 
     def witness(self, budget: float) -> _Witness:
-        """The better witness that fits the discount budget (clv is what floors need)."""
-        fits = self.w_deal.discount <= budget - 1e-6 * budget - 0.01  # float-sum margin
-        return self.w_deal if fits and self.w_deal.value > self.w_plain.value else self.w_plain
+        """Mix the two witness variants per customer within the discount budget.
+
+        Start discount-free (spends nothing), then greedily swap customers to their
+        discount-allowed variant by clv gained per unit of discount_cost, while the total
+        stays under the budget (with a margin for float sums). Customers are independent
+        except through that budget, so the mix stays feasible.
+        """
+        plain, deal = (_Variant(*(np.concatenate([getattr(v, f) for v in vs]) for f in
+                                  ("covered", "value", "spend")))
+                       for vs in (self.plain, self.deal))
+        gain = deal.value - plain.value
+        candidates = np.flatnonzero(gain > 0)
+        ratio = gain[candidates] / (deal.spend[candidates] + 1e-9)
+        order = candidates[np.argsort(-ratio, kind="stable")]
+        room = budget - 1e-6 * budget - 0.01
+        fits = np.cumsum(deal.spend[order]) <= room
+        swap = order[: int(np.argmin(fits)) if not fits.all() else order.size]
+        covered, value = plain.covered.copy(), plain.value.copy()
+        covered[swap], value[swap] = deal.covered[swap], deal.value[swap]
+        return _Witness(int(covered.sum()), float(value.sum()), float(deal.spend[swap].sum()),
+                        int(swap.size))
 
 
 def generate_scenario(
@@ -516,19 +538,19 @@ def _accumulate(stats: _Stats, ctx: _ChunkContext, elig: np.ndarray,
     stats.p_low_covered += int((chosen.any(axis=1) & low).sum())
     stats.p_low_value += float(_pick(kpi["clv_delta"], idx)[chosen & low[:, None]].sum())
 
-    for witness, discounts in ((stats.w_plain, False), (stats.w_deal, True)):
-        witness.add(*_witness(ctx, allowed, kpi, low, discounts=discounts))
+    stats.plain.append(_witness(ctx, allowed, kpi, low, discounts=False))
+    stats.deal.append(_witness(ctx, allowed, kpi, low, discounts=True))
 
 
 def _witness(ctx: _ChunkContext, allowed: np.ndarray, kpi: dict[str, np.ndarray],
-             low: np.ndarray, *, discounts: bool) -> tuple[int, float, float]:
+             low: np.ndarray, *, discounts: bool) -> _Variant:
     """Low customers' part of a plan that meets every cap, conflict and rule by construction.
 
     Per day, the best-clv action among: email/push; mail unless history has a call; sms on
     day 0 only, unless history has an sms; never calls (no call-centre load, no new
     call-then-mail conflicts); discounts only if `discounts`. Contacts with positive clv are
     kept on every day; a customer with none still gets day 0's best, for coverage.
-    Returns (low customers covered, their clv_delta sum, discount_cost spent).
+    Returns, per low customer: reached or not, clv_delta sum, discount_cost spent.
     """
     acts = ctx.acts
     h = kpi["clv_delta"].shape[2]
@@ -545,9 +567,9 @@ def _witness(ctx: _ChunkContext, allowed: np.ndarray, kpi: dict[str, np.ndarray]
     reachable = np.isfinite(val[:, 0])  # day 0 allows a superset of later days
     chosen = val > 0
     chosen[:, 0] |= reachable & ~chosen.any(axis=1)  # one contact for coverage, even if clv < 0
-    value = float(val[chosen].sum())
-    spend = float(_pick(kpi["discount_cost"], idx)[chosen].sum())
-    return int(reachable.sum()), value, spend
+    value = np.where(chosen, val, 0.0).sum(axis=1)
+    spend = np.where(chosen, _pick(kpi["discount_cost"], idx), 0.0).sum(axis=1)
+    return _Variant(reachable[low], value[low], spend[low])
 
 
 # --------------------------------------------------------------------------- policy.toml
@@ -594,14 +616,13 @@ def _policy_toml(stats: _Stats, *, customers: int, actions: int, seed: int,
     peak_calls = int(stats.p_calls.max())
     calls = max(1, int(CALL_SHARE * peak_calls)) if peak_calls else max(1, customers // 50)
     w = stats.witness(budget)
-    kind = "with" if w is stats.w_deal else "without"
     return f"""\
 # Synthetic scenario: customers={customers} actions={actions} horizon={h} seed={seed}
 # run_date={run_date.isoformat()} eligible pairs={stats.pairs}
 # Profit-only plan P (best margin - cost per customer and day, consent rules applied):
 #   discount_cost={stats.p_discount:.2f} peak calls/day={peak_calls}
 #   low covered={stats.p_low_covered}/{stats.low} low clv_delta={stats.p_low_value:.2f}
-# Feasible witness W (low customers only, no calls, {kind} discounts, history-safe):
+# Feasible witness W (low customers only, no calls, history-safe; {w.swapped} discounted):
 #   low covered={w.covered}/{stats.low} low clv_delta={w.value:.2f} \
 discount_cost={w.discount:.2f}
 
