@@ -155,40 +155,49 @@ class OrToolsMip:
         self.parameters = parameters
 
     def solve(self, problem: Problem, request: SolveRequest) -> SolveResult:
+        """LP relaxation first (its bound, duals and a rounded start), then the MIP."""
         start = time.perf_counter()
         m = build_matrix(problem, request)
+        relaxed = _solve_lp(m, time_limit=max(0.3 * request.time_limit, 1.0))
         model = _to_model(m, integral=True)
-        if request.hint is not None:
-            for i in np.flatnonzero(request.hint > 0.5).tolist():
-                model.helper.add_hint(i, 1.0)
+        _add_hint(model, m, request.hint, relaxed)
         solver = mbh.ModelSolverHelper(self.backend)
-        solver.set_time_limit_in_seconds(max(request.time_limit, 0.01))
+        left = request.time_limit - (time.perf_counter() - start)
+        solver.set_time_limit_in_seconds(max(left, 0.5))
         params = self._parameters(request.relative_gap)
         if params:
             solver.set_solver_specific_parameters(params)
         solver.solve(model.helper)
         status = solver.status()
-        seconds = time.perf_counter() - start
         termination = _STATUS.get(status)
         if termination is None:
             if status in (mbh.SolveStatus.NOT_SOLVED, mbh.SolveStatus.UNKNOWN_STATUS):
                 termination = Termination.NO_SOLUTION
             else:
-                return SolveResult(Termination.ERROR, self.name, seconds,
+                return SolveResult(Termination.ERROR, self.name, time.perf_counter() - start,
                                    detail=f"{self.backend}: {status.name} "
                                    f"{solver.status_string()}")
+        if termination == Termination.NO_SOLUTION and relaxed is not None and \
+                relaxed.infeasible:
+            termination = Termination.INFEASIBLE
         if termination in (Termination.INFEASIBLE, Termination.NO_SOLUTION):
-            return SolveResult(termination, self.name, seconds,
+            return SolveResult(termination, self.name, time.perf_counter() - start,
                                limit_reached=termination == Termination.NO_SOLUTION)
         values = np.asarray(solver.variable_values())
-        x = np.round(values[: m.n_x]).clip(0, 1)
+        rounded = np.round(values)
+        x = rounded[: m.n_x].clip(0, 1)
         slack = {name: float(values[i]) for name, i in m.slack_of.items()}
-        objective = float(np.dot(m.objective, np.round(values) if not request.elastic
-                                 else values))
+        objective = float(np.dot(m.objective, values if request.elastic else rounded))
         bound = float(solver.best_objective_bound())
-        if termination == Termination.OPTIMAL:
-            bound = max(bound, objective) if np.isfinite(bound) else objective
-        duals = _lp_duals(m) if request.want_duals else {}
+        if relaxed is not None and relaxed.objective is not None:
+            bound = min(bound, relaxed.objective)  # the LP relaxation bounds the MIP too
+        if termination == Termination.OPTIMAL or not np.isfinite(bound):
+            bound = objective if termination == Termination.OPTIMAL else bound
+        bound = max(bound, objective) if np.isfinite(bound) else bound
+        gap = (bound - objective) / max(abs(bound), abs(objective), 1e-9)
+        if termination == Termination.FEASIBLE and gap <= max(request.relative_gap, 1e-9):
+            termination = Termination.OPTIMAL
+        duals = relaxed.duals if (request.want_duals and relaxed is not None) else {}
         return SolveResult(
             termination, self.name, time.perf_counter() - start, x=x, objective=objective,
             bound=bound if np.isfinite(bound) else None,
@@ -198,23 +207,52 @@ class OrToolsMip:
 
     def _parameters(self, gap: float) -> str:
         if self.backend == "sat":
-            return f"num_workers:2,relative_gap_limit:{gap},{self.parameters}".rstrip(",")
+            return f"num_workers:8,relative_gap_limit:{gap},{self.parameters}".rstrip(",")
         if self.backend == "scip":
             return f"limits/gap = {gap}\n{self.parameters}".strip()
         return self.parameters
 
 
-def _lp_duals(m: MatrixModel) -> dict[str, float]:
-    """d(objective)/d(rhs) of each global row in the LP relaxation (GLOP)."""
-    if not m.global_rows:
-        return {}
+@dataclass(frozen=True)
+class Relaxed:
+    """The LP relaxation: an upper bound, the primal point, duals of the global rows."""
+
+    objective: float | None
+    values: np.ndarray | None
+    duals: dict[str, float]
+    infeasible: bool = False
+
+
+def _solve_lp(m: MatrixModel, time_limit: float) -> Relaxed | None:
+    """Solve the LP relaxation with GLOP; None when it does not finish in time."""
     model = _to_model(m, integral=False)
     solver = mbh.ModelSolverHelper("glop")
+    solver.set_time_limit_in_seconds(time_limit)
     solver.solve(model.helper)
-    if solver.status() != mbh.SolveStatus.OPTIMAL:
-        return {}
+    status = solver.status()
+    if status == mbh.SolveStatus.INFEASIBLE:
+        return Relaxed(None, None, {}, infeasible=True)
+    if status != mbh.SolveStatus.OPTIMAL:
+        return None
     duals = np.asarray(solver.dual_values())
-    return {name: float(duals[r]) for name, r in m.global_rows.items()}
+    # GLOP reports y = d(objective)/d(rhs) for a maximization; keep that sign convention
+    return Relaxed(float(solver.objective_value()), np.asarray(solver.variable_values()),
+                   {name: float(duals[r]) for name, r in m.global_rows.items()})
+
+
+def _add_hint(model: mb.Model, m: MatrixModel, plan: np.ndarray | None,
+              relaxed: Relaxed | None) -> None:
+    """Start from a known plan, else from the rounded LP point (the MIP repairs it)."""
+    if plan is not None:
+        start = np.zeros(len(m.objective))
+        start[: m.n_x] = plan > 0.5
+    elif relaxed is not None and relaxed.values is not None:
+        start = np.round(relaxed.values)
+    else:
+        return
+    helper = model.helper
+    for i, value in enumerate(start[: m.n_x].tolist()):
+        helper.add_hint(i, value)
 
 
 register("cp-sat", lambda: OrToolsMip("cp-sat", "sat"))
