@@ -87,13 +87,18 @@ def run(
         raise typer.Exit(code) from None
     s = outcome.summary
     gap_text = "unknown" if s["gap"] is None else f"{s['gap']:.4%}"
-    levels = ", ".join(f"{o['name']} = {o['value']:,.2f} (bound {o['bound']:,.2f})"
-                       if o["bound"] is not None else f"{o['name']} = {o['value']:,.2f}"
-                       for o in s["objectives"])
+    levels = "; ".join(_level_text(o) for o in s["objectives"])
     err.print(f"[bold]{s['status']}[/]: {s['counts']['contacts']:,} contacts; {escape(levels)}; "
               f"proven gap {gap_text}; {s['seconds']:.1f} s", soft_wrap=True)
     for w in s["warnings"]:
         err.print(f"[yellow]warning[/]: {escape(w)}", soft_wrap=True)
+
+
+def _level_text(level: dict) -> str:
+    text = f"{level['name']} = {level['value']:,.2f}"
+    if level["bound"] is not None:
+        text += f" (optimized {level['solved_value']:,.2f}, bound {level['bound']:,.2f})"
+    return text
 
 
 @app.command()
