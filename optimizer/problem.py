@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -85,6 +86,27 @@ class LocalRows:
 
 
 @dataclass(frozen=True)
+class CapSpec:
+    """A cap in array form: which triples it counts and what each customer has left."""
+
+    name: str
+    window: int
+    max: int
+    counts: np.ndarray  # bool per triple: customer in the group and action in the filter
+    left: np.ndarray  # int16 (customers × days): max minus history in the window ending d, >= 0
+
+
+@dataclass(frozen=True)
+class ConflictSpec:
+    """A conflict in array form: triples of `first` (A) and `then` (B) in the group."""
+
+    name: str
+    lag: int
+    first: np.ndarray  # bool per triple
+    then: np.ndarray  # bool per triple
+
+
+@dataclass(frozen=True)
 class Level:
     name: str
     values: np.ndarray  # float64 per triple
@@ -102,7 +124,8 @@ class Problem:
     levels: tuple[Level, ...]
     rows: tuple[LinearRow, ...]
     coverage: tuple[CoverageRow, ...]
-    local: LocalRows
+    caps: tuple[CapSpec, ...]
+    conflicts: tuple[ConflictSpec, ...]
     review: np.ndarray  # int16 per triple: index of the first matching review rule, or -1
     review_names: tuple[str, ...]
     warnings: tuple[str, ...] = field(default=())
@@ -110,6 +133,12 @@ class Problem:
     @property
     def size(self) -> int:
         return len(self.triples)
+
+    @cached_property
+    def local(self) -> LocalRows:
+        """The caps and conflicts as packing rows (built on first use: the MIP needs them,
+        the decomposition solver works from the specs)."""
+        return local_rows(self.triples, self.caps, self.conflicts)
 
 
 # --- building ------------------------------------------------------------------------------
@@ -154,7 +183,11 @@ def build_problem(s: Scenario) -> Problem:
         counts = group[triples.customer] & masks.action(fl.where)[triples.action]
         coverage.append(CoverageRow(fl.name, math.ceil(fl.min_share * size - 1e-9), size,
                                     np.flatnonzero(counts), fl.min_share))
-    local = _local_rows(s, masks, triples, warnings)
+    caps = tuple(_cap_spec(s, masks, triples, cap.name, cap.where, cap.max, cap.window_days,
+                           warnings) for cap in policy.caps)
+    conflicts = tuple(ConflictSpec(c.name, c.within_days, *_conflict_masks(masks, triples,
+                                                                          c.first, c.then))
+                      for c in policy.conflicts)
     review = np.full(len(triples), -1, dtype=np.int16)
     for k, rev in reversed(list(enumerate(policy.reviews))):
         hit = masks.customer(rev.where)[triples.customer] & masks.action(rev.where)[
@@ -164,7 +197,7 @@ def build_problem(s: Scenario) -> Problem:
         warnings.append(f"{s.dropped_history_rows} history row(s) name customers missing from "
                         "customers.parquet and were ignored")
     return Problem(n_cust, n_act, horizon, triples, levels, tuple(rows), tuple(coverage),
-                   local, review, tuple(r.name for r in policy.reviews), tuple(warnings))
+                   caps, conflicts, review, tuple(r.name for r in policy.reviews), tuple(warnings))
 
 
 class _Masks:
@@ -261,18 +294,45 @@ def _blocked_by_history(s: Scenario, masks: _Masks, first: Where, then: Where, l
     return in_b & (t.day.astype(np.int64) <= latest[t.customer] + lag)
 
 
-def _local_rows(s: Scenario, masks: _Masks, t: Triples, warnings: list[str]) -> LocalRows:
-    """Caps (one row per customer and window) and plan-plan conflicts (one row per pair)."""
+def _cap_spec(s: Scenario, masks: _Masks, t: Triples, name: str, where: Where, cap: int,
+              window: int, warnings: list[str]) -> CapSpec:
+    """Which triples a cap counts, and each customer's room left by history per window end."""
+    group = masks.customer(where)
+    counts = group[t.customer] & masks.action(where)[t.action]
+    h = s.history
+    h_hit = group[h.customer] & masks.history_action(where)
+    left = np.empty((len(s.customers), s.horizon), dtype=np.int16)
+    over = 0
+    for d in range(s.horizon):
+        used = np.bincount(h.customer[h_hit & (h.day >= d - window + 1)],
+                           minlength=len(s.customers))
+        over += int((used > cap).sum())
+        left[:, d] = np.clip(cap - used, 0, np.iinfo(np.int16).max)
+    if over:
+        warnings.append(f"cap '{name}': history alone already exceeds the cap in {over} "
+                        "customer-day window(s); the plan adds no contact to those windows")
+    return CapSpec(name, window, cap, counts, left)
+
+
+def _conflict_masks(masks: _Masks, t: Triples, first: Where,
+                    then: Where) -> tuple[np.ndarray, np.ndarray]:
+    group = masks.customer(first) & masks.customer(then)
+    in_group = group[t.customer]
+    return (in_group & masks.action(first)[t.action], in_group & masks.action(then)[t.action])
+
+
+def local_rows(t: Triples, caps: tuple[CapSpec, ...],
+               conflicts: tuple[ConflictSpec, ...]) -> LocalRows:
+    """Caps (one row per customer and window end) and plan-plan conflicts (one row per pair)
+    as one CSR of packing rows; rows that can never bind are left out."""
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]] = []
     names: list[str] = []
-    for cap in s.policy.caps:
+    for cap in caps:
         names.append(cap.name)
-        parts += _cap_rows(s, masks, t, cap.where, cap.max, cap.window_days, len(names) - 1,
-                           cap.name, warnings)
-    for conflict in s.policy.conflicts:
+        parts += _cap_rows(t, cap, len(names) - 1)
+    for conflict in conflicts:
         names.append(conflict.name)
-        parts += _conflict_rows(masks, t, conflict.first, conflict.then, conflict.within_days,
-                                len(names) - 1)
+        parts += _conflict_rows(t, conflict, len(names) - 1)
     if not parts:
         z = np.zeros(0, dtype=np.int64)
         return LocalRows(np.zeros(1, np.int64), z, z.astype(np.int32), z.astype(np.int32),
@@ -289,46 +349,31 @@ def _local_rows(s: Scenario, masks: _Masks, t: Triples, warnings: list[str]) -> 
     )
 
 
-def _cap_rows(s: Scenario, masks: _Masks, t: Triples, where: Where, cap: int, window: int,
-              source: int, name: str, warnings: list[str]):
+def _cap_rows(t: Triples, cap: CapSpec, source: int):
     """One row per (customer, window end d) whose eligible triples exceed what is left."""
-    group = masks.customer(where)
-    in_cap = np.flatnonzero(group[t.customer] & masks.action(where)[t.action])
-    h = s.history
-    h_hit = group[h.customer] & masks.history_action(where)
+    in_cap = np.flatnonzero(cap.counts)
     out = []
-    over = 0
-    for d in range(s.horizon):
-        used = np.bincount(h.customer[h_hit & (h.day >= d - window + 1)],
-                           minlength=len(s.customers))
-        left = cap - used
-        over += int((left < 0).sum())
-        idx = in_cap[(t.day[in_cap] >= d - window + 1) & (t.day[in_cap] <= d)]
+    for d in range(cap.left.shape[1]):
+        idx = in_cap[(t.day[in_cap] >= d - cap.window + 1) & (t.day[in_cap] <= d)]
         if not len(idx):
             continue
         cust = t.customer[idx]
         starts = np.flatnonzero(np.concatenate([[True], cust[1:] != cust[:-1]]))
         counts = np.diff(np.concatenate([starts, [len(idx)]]))
         owner = cust[starts]
-        room = np.maximum(left[owner], 0)
+        room = cap.left[owner, d].astype(np.int64)
         binding = counts > room
         if not binding.any():
             continue
         keep = np.repeat(binding, counts)
         out.append((counts[binding], idx[keep], room[binding], owner[binding], source))
-    if over:
-        warnings.append(f"cap '{name}': history alone already exceeds the cap in {over} "
-                        "customer-day window(s); the plan adds no contact to those windows")
     return out
 
 
-def _conflict_rows(masks: _Masks, t: Triples, first: Where, then: Where, lag: int,
-                   source: int):
+def _conflict_rows(t: Triples, conflict: ConflictSpec, source: int):
     """Rows x_p + x_q <= 1 for distinct triples p in A, q in B, 0 <= day_q - day_p <= lag."""
-    group = masks.customer(first) & masks.customer(then)
-    in_group = group[t.customer]
-    a_idx = np.flatnonzero(in_group & masks.action(first)[t.action])
-    b_idx = np.flatnonzero(in_group & masks.action(then)[t.action])
+    a_idx = np.flatnonzero(conflict.first)
+    b_idx = np.flatnonzero(conflict.then)
     if not len(a_idx) or not len(b_idx):
         return []
     # pair every A triple with the B triples of the same customer (both sorted by customer)
@@ -340,7 +385,7 @@ def _conflict_rows(masks: _Masks, t: Triples, first: Where, then: Where, lag: in
     offsets = np.arange(n_pairs.sum()) - np.repeat(np.cumsum(n_pairs) - n_pairs, n_pairs)
     q = b_idx[np.repeat(lo, n_pairs) + offsets]
     gap = t.day[q].astype(np.int64) - t.day[p].astype(np.int64)
-    ok = (p != q) & (gap >= 0) & (gap <= lag)
+    ok = (p != q) & (gap >= 0) & (gap <= conflict.lag)
     p, q = p[ok], q[ok]
     lo_pq, hi_pq = np.minimum(p, q), np.maximum(p, q)
     pairs = np.unique(np.stack([lo_pq, hi_pq], axis=1), axis=0)
