@@ -26,6 +26,10 @@ from optimizer.scenario import Scenario, load_scenario
 from optimizer.solvers import get_solver
 
 DEFAULT_EXACT = "cp-sat"
+# above this many eligible contacts `auto` prefers the decomposition solver (measured: the
+# exact MIP's gap on 2,000 customers × 12 actions × 3 days was 4% after 120 s, the
+# decomposition's 0.005%)
+DECOMPOSITION_ABOVE = 20_000
 
 
 class NoPlanError(ContactoptError):
@@ -55,8 +59,15 @@ class RunOutcome:
 
 
 def choose_solver(problem: Problem, name: str) -> str:
-    """'auto' picks the exact MIP (the decomposition solver takes over at scale)."""
-    return DEFAULT_EXACT if name == "auto" else name
+    """'auto': the exact MIP on small problems, the decomposition solver at scale (when an
+    exact subproblem oracle exists for the policy's structure)."""
+    if name != "auto":
+        return name
+    from optimizer.solvers.decomposition import supports
+
+    if problem.size > DECOMPOSITION_ABOVE and supports(problem):
+        return "decomposition"
+    return DEFAULT_EXACT
 
 
 def solve_scenario(scenario: Scenario, options: RunOptions,

@@ -21,6 +21,7 @@ class SolveRequest:
     extra_rows: tuple[LinearRow, ...] = ()  # e.g. the bounds earlier levels put on later ones
     time_limit: float = 60.0
     relative_gap: float = 0.0
+    absolute_gap: float = 0.0  # stop once bound - value <= this (0: off)
     hint: np.ndarray | None = None  # a known feasible 0/1 plan to start from
     want_duals: bool = False  # also compute shadow prices of the global rows
     elastic: bool = False  # minimize the violation of global rows instead (diagnosis)
@@ -57,5 +58,4 @@ def get_solver(name: str) -> Solver:
 
 
 def _load_builtin() -> None:
-    if not _REGISTRY:
-        from optimizer.solvers import exact  # noqa: F401  (registers itself)
+    from optimizer.solvers import decomposition, exact  # noqa: F401  (they register)

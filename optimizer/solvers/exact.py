@@ -164,7 +164,7 @@ class OrToolsMip:
         solver = mbh.ModelSolverHelper(self.backend)
         left = request.time_limit - (time.perf_counter() - start)
         solver.set_time_limit_in_seconds(max(left, 0.5))
-        params = self._parameters(request.relative_gap)
+        params = self._parameters(request.relative_gap, request.absolute_gap)
         if params:
             solver.set_solver_specific_parameters(params)
         solver.solve(model.helper)
@@ -195,7 +195,8 @@ class OrToolsMip:
             bound = objective if termination == Termination.OPTIMAL else bound
         bound = max(bound, objective) if np.isfinite(bound) else bound
         gap = (bound - objective) / max(abs(bound), abs(objective), 1e-9)
-        if termination == Termination.FEASIBLE and gap <= max(request.relative_gap, 1e-9):
+        if termination == Termination.FEASIBLE and (gap <= max(request.relative_gap, 1e-9) or (
+                bound - objective <= request.absolute_gap)):
             termination = Termination.OPTIMAL
         duals = relaxed.duals if (request.want_duals and relaxed is not None) else {}
         return SolveResult(
@@ -205,11 +206,17 @@ class OrToolsMip:
             row_duals=duals, slacks=slack,
         )
 
-    def _parameters(self, gap: float) -> str:
+    def _parameters(self, gap: float, absolute: float) -> str:
         if self.backend == "sat":
-            return f"num_workers:8,relative_gap_limit:{gap},{self.parameters}".rstrip(",")
+            text = f"num_workers:8,relative_gap_limit:{gap}"
+            if absolute > 0:
+                text += f",absolute_gap_limit:{absolute}"
+            return f"{text},{self.parameters}".rstrip(",")
         if self.backend == "scip":
-            return f"limits/gap = {gap}\n{self.parameters}".strip()
+            text = f"limits/gap = {gap}"
+            if absolute > 0:
+                text += f"\nlimits/absgap = {absolute}"
+            return f"{text}\n{self.parameters}".strip()
         return self.parameters
 
 

@@ -1,0 +1,241 @@
+"""Exact per-customer subproblems when every customer gets at most one contact a day.
+
+With the global rows priced out, each customer's problem is: pick at most one eligible
+action per day, maximizing the sum of reduced values (plus a bonus for reaching a coverage
+floor's group), under the customer's own caps and conflicts. Only an action's *class*
+matters to those rules (which cap filters, conflict sides and coverage sets it belongs to),
+so each day reduces to "no contact, or the best action of one class". A dynamic program over
+the days then tracks the little state the rules need: contacts counted by each multi-day
+cap (a count, or a bitmask of recent days for windows shorter than the horizon), days since
+the last `first` contact of each conflict, and whether each coverage floor is reached yet.
+Every step is one array operation over all customers at once.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+
+from optimizer.problem import CapSpec, Problem
+
+NEG = -np.inf
+
+
+@dataclass(frozen=True)
+class Transition:
+    source: int  # state before the day
+    choice: int  # class chosen, or -1 for no contact
+    target: int  # state after the day
+    needs: tuple[tuple[int, int], ...]  # (cap, contacts in the window ending today) to check
+    covers: tuple[int, ...]  # coverage floors first reached by this choice
+
+
+def one_contact_a_day(problem: Problem) -> bool:
+    """True when some cap limits every customer to one contact a day over all actions."""
+    return any(
+        cap.window == 1 and cap.max <= 1 and bool(cap.counts.all()) for cap in problem.caps
+    )
+
+
+class DayChoiceOracle:
+    """Solves all customers' subproblems exactly for given reduced values and bonuses."""
+
+    max_states = 4096
+
+    @classmethod
+    def check(cls, problem: Problem) -> None:
+        """Raise ValueError when the oracle cannot solve this problem's subproblems."""
+        if not one_contact_a_day(problem):
+            raise ValueError("the day-choice oracle needs a one-contact-a-day cap")
+        n_states = 1
+        for cap in problem.caps:
+            if cap.window > 1:
+                n_states *= (min(cap.max, problem.horizon) + 1 if cap.window >= problem.horizon
+                             else 1 << (cap.window - 1))
+        for conflict in problem.conflicts:
+            if conflict.lag >= 1 and problem.horizon > 1:
+                n_states *= min(conflict.lag, problem.horizon - 1) + 1
+        n_states *= 2 ** len(problem.coverage)
+        if n_states > cls.max_states:
+            raise ValueError(f"too many subproblem states ({n_states})")
+
+    def __init__(self, problem: Problem) -> None:
+        self.check(problem)
+        t = problem.triples
+        self.n = problem.n_customers
+        self.horizon = h = problem.horizon
+        self.size = len(t)
+        allowed = np.ones(len(t), dtype=bool)
+        for cap in problem.caps:  # a one-day cap with no room left forbids its triples
+            if cap.window == 1:
+                allowed &= ~(cap.counts & (cap.left[t.customer, t.day] == 0))
+        self.allowed = allowed
+        # multi-day caps, conflicts that reach another day, and coverage sets give the bits
+        self.caps: list[CapSpec] = [c for c in problem.caps if c.window > 1]
+        self.conflicts = [c for c in problem.conflicts if c.lag >= 1 and h > 1]
+        bits = [c.counts for c in self.caps]
+        bits += [m for c in self.conflicts for m in (c.first, c.then)]
+        for cov in problem.coverage:
+            mask = np.zeros(len(t), dtype=bool)
+            mask[cov.index] = True
+            bits.append(mask)
+        self.n_coverage = len(problem.coverage)
+        signature = np.zeros(len(t), dtype=np.int64)
+        for j, mask in enumerate(bits):
+            signature |= mask.astype(np.int64) << j
+        classes, klass = np.unique(signature, return_inverse=True)
+        self.class_bits = [[bool(c >> j & 1) for j in range(len(bits))] for c in classes]
+        self.n_classes = len(classes)
+        self.klass = klass.astype(np.int32)
+        self._build_states()
+        # group triples by (customer, day, class) once; each evaluation is a segment max
+        key = (t.customer.astype(np.int64) * h + t.day) * self.n_classes + self.klass
+        key = np.where(allowed, key, -1)
+        order = np.argsort(key, kind="stable")
+        order = order[key[order] >= 0]
+        self.order = order
+        sorted_key = key[order]
+        starts = np.flatnonzero(np.concatenate([[True], sorted_key[1:] != sorted_key[:-1]]))
+        self.starts = starts
+        first = order[starts]
+        # dense slot of each group in (day, class, customer) layout: one contiguous row per
+        # (day, class), so the DP reads whole customer vectors
+        self.slot = ((t.day[first].astype(np.int64) * self.n_classes + self.klass[first])
+                     * self.n + t.customer[first])
+
+    # --- states and transitions (built once, customer-independent) --------------------------
+
+    def _build_states(self) -> None:
+        h = self.horizon
+        radices: list[int] = []
+        for cap in self.caps:
+            if cap.window >= h:
+                radices.append(min(cap.max, h) + 1)  # contacts so far
+            else:
+                radices.append(1 << (cap.window - 1))  # which of the last w-1 days had one
+        for conflict in self.conflicts:
+            radices.append(min(conflict.lag, h - 1) + 1)  # 0: no recent first; g: g days ago
+        radices += [2] * self.n_coverage
+        self.radices = radices
+        n_states = int(np.prod(radices)) if radices else 1
+        if n_states > self.max_states:
+            raise ValueError(f"too many subproblem states ({n_states})")
+        self.n_states = n_states
+        states = list(itertools.product(*[range(r) for r in radices])) if radices else [()]
+        index = {s: i for i, s in enumerate(states)}
+        transitions: list[Transition] = []
+        for s in states:
+            for choice in range(-1, self.n_classes):
+                step = self._step(s, choice)
+                if step is not None:
+                    target, needs, covers = step
+                    transitions.append(Transition(index[s], choice, index[target], needs,
+                                                  covers))
+        self.transitions = transitions
+
+    def _step(self, state: tuple[int, ...], choice: int):
+        bits = self.class_bits[choice] if choice >= 0 else None
+        new: list[int] = []
+        needs: list[tuple[int, int]] = []
+        pos = 0
+        for c, cap in enumerate(self.caps):
+            hit = int(bits[pos]) if bits else 0
+            value = state[c]
+            if cap.window >= self.horizon:
+                count = value + hit
+                if count > min(cap.max, self.horizon):
+                    return None
+                new.append(count)
+                if hit:
+                    needs.append((c, count))
+            else:
+                count = bin(value).count("1") + hit
+                if count > cap.max:
+                    return None
+                if hit:
+                    needs.append((c, count))
+                new.append(((value << 1) | hit) & ((1 << (cap.window - 1)) - 1))
+            pos += 1
+        for k, conflict in enumerate(self.conflicts):
+            first = bool(bits[pos]) if bits else False
+            then = bool(bits[pos + 1]) if bits else False
+            pos += 2
+            since = state[len(self.caps) + k]
+            if then and since and since <= conflict.lag:
+                return None
+            limit = min(conflict.lag, self.horizon - 1)
+            new.append(1 if first else (since + 1 if since and since < limit else 0))
+        covers: list[int] = []
+        base = len(self.caps) + len(self.conflicts)
+        for f in range(self.n_coverage):
+            hit = bool(bits[pos + f]) if bits else False
+            done = state[base + f]
+            if hit and not done:
+                covers.append(f)
+            new.append(1 if (hit or done) else 0)
+        return tuple(new), tuple(needs), tuple(covers)
+
+    # --- evaluation -------------------------------------------------------------------------
+
+    def best_per_class(self, rv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Best reduced value and its triple for each (customer, day, class)."""
+        values = rv[self.order]
+        best = np.maximum.reduceat(values, self.starts) if len(values) else values
+        group_of = np.repeat(np.arange(len(self.starts)), np.diff(
+            np.concatenate([self.starts, [len(values)]])))
+        is_best = values == best[group_of]
+        position = np.where(is_best, np.arange(len(values)), len(values))
+        first = np.minimum.reduceat(position, self.starts) if len(values) else position
+        dense = np.full(self.n * self.horizon * self.n_classes, NEG)
+        dense[self.slot] = best
+        where = np.full(self.n * self.horizon * self.n_classes, -1, dtype=np.int64)
+        where[self.slot] = self.order[first]
+        shape = (self.horizon, self.n_classes, self.n)
+        return dense.reshape(shape), where.reshape(shape)
+
+    def solve(self, rv: np.ndarray,
+              bonus: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Per-customer optimal values and the chosen triples (bool mask) for reduced values
+        `rv` (per triple) and coverage bonuses `bonus` (per floor)."""
+        best, where = self.best_per_class(rv)
+        bonus = np.zeros(self.n_coverage) if bonus is None else bonus
+        caps_left = [cap.left for cap in self.caps]
+        value = np.full((self.n_states, self.n), NEG)
+        value[0] = 0.0
+        reachable = np.zeros(self.n_states, dtype=bool)
+        reachable[0] = True
+        back = np.full((self.horizon, self.n_states, self.n), -1, dtype=np.int32)
+        for d in range(self.horizon):
+            nxt = np.full((self.n_states, self.n), NEG)
+            for tid, tr in enumerate(self.transitions):
+                if not reachable[tr.source]:
+                    continue
+                if tr.choice >= 0:
+                    cand = value[tr.source] + best[d, tr.choice]
+                    if tr.covers:
+                        cand += float(sum(bonus[f] for f in tr.covers))
+                else:
+                    cand = value[tr.source].copy()
+                for c, need in tr.needs:
+                    cand[caps_left[c][:, d] < need] = NEG
+                better = cand > nxt[tr.target]
+                nxt[tr.target][better] = cand[better]
+                back[d, tr.target][better] = tid
+            value = nxt
+            reachable = np.isfinite(value).any(axis=1)
+        rows = np.arange(self.n)
+        final = value.argmax(axis=0)
+        total = value[final, rows]
+        chosen = np.zeros(self.size, dtype=bool)
+        state = final
+        choice_of = np.array([tr.choice for tr in self.transitions], dtype=np.int64)
+        source_of = np.array([tr.source for tr in self.transitions], dtype=np.int64)
+        for d in range(self.horizon - 1, -1, -1):
+            tid = back[d, state, rows]
+            k = choice_of[tid]
+            picked = k >= 0
+            chosen[where[d, k[picked], rows[picked]]] = True
+            state = source_of[tid]
+        return total, chosen
