@@ -88,7 +88,7 @@ def summary_dict(s: Scenario, problem: Problem, result: PlanResult, *, seconds: 
         "horizon_days": s.horizon,
         "counts": {
             "customers": problem.n_customers, "actions": problem.n_actions,
-            "eligible": problem.size, "local_rows": len(problem.local),
+            "eligible": problem.size,
             "contacts": int(chosen.sum()), "review": int((problem.review[chosen] >= 0).sum()),
         },
         "warnings": list(problem.warnings),

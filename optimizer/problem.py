@@ -267,8 +267,9 @@ def _quantity(s: Scenario, name: str, t: Triples) -> np.ndarray:
 def _global_rows(s: Scenario, masks: _Masks, t: Triples, name: str, kind: RowKind,
                  sense: Sense, where: Where, quantity: str, rhs: float,
                  per: str) -> list[LinearRow]:
-    match = masks.customer(where)[t.customer] & masks.action(where)[t.action]
     values = _quantity(s, quantity, t)
+    # a triple with a zero coefficient does not touch the row: leave it out
+    match = masks.customer(where)[t.customer] & masks.action(where)[t.action] & (values != 0)
     if per == "horizon":
         idx = np.flatnonzero(match)
         return [LinearRow(name, kind, sense, rhs, idx, values[idx], None, name)]

@@ -77,8 +77,8 @@ def solve_scenario(scenario: Scenario, options: RunOptions,
     start = time.perf_counter()
     problem = build_problem(scenario)
     progress(f"compiled {problem.size:,} eligible contacts, {len(problem.rows)} global "
-             f"row(s), {len(problem.coverage)} coverage floor(s), {len(problem.local):,} "
-             "per-customer row(s)")
+             f"row(s), {len(problem.coverage)} coverage floor(s), {len(problem.caps)} cap(s), "
+             f"{len(problem.conflicts)} conflict(s)")
     solver = get_solver(choose_solver(problem, options.solver))
     progress(f"solving {len(problem.levels)} objective level(s) with {solver.name}, time limit "
              f"{options.time_limit:g} s")

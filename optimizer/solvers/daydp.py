@@ -99,11 +99,20 @@ class DayChoiceOracle:
         sorted_key = key[order]
         starts = np.flatnonzero(np.concatenate([[True], sorted_key[1:] != sorted_key[:-1]]))
         self.starts = starts
+        sizes = np.diff(np.concatenate([starts, [len(order)]]))
+        self.singletons = bool((sizes == 1).all())
+        self.group_of = None if self.singletons else np.repeat(
+            np.arange(len(starts), dtype=np.int64), sizes)
         first = order[starts]
+        cells = self.n * self.horizon * self.n_classes
+        self._dense = np.full(cells, NEG)
+        self._where = np.full(cells, -1, dtype=np.int64)
         # dense slot of each group in (day, class, customer) layout: one contiguous row per
         # (day, class), so the DP reads whole customer vectors
         self.slot = ((t.day[first].astype(np.int64) * self.n_classes + self.klass[first])
                      * self.n + t.customer[first])
+        if self.singletons:
+            self._where[self.slot] = np.arange(len(order))
 
     # --- states and transitions (built once, customer-independent) --------------------------
 
@@ -179,26 +188,27 @@ class DayChoiceOracle:
 
     # --- evaluation -------------------------------------------------------------------------
 
-    def best_per_class(self, rv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Best reduced value and its triple for each (customer, day, class)."""
-        values = rv[self.order]
-        best = np.maximum.reduceat(values, self.starts) if len(values) else values
-        group_of = np.repeat(np.arange(len(self.starts)), np.diff(
-            np.concatenate([self.starts, [len(values)]])))
-        is_best = values == best[group_of]
-        position = np.where(is_best, np.arange(len(values)), len(values))
-        first = np.minimum.reduceat(position, self.starts) if len(values) else position
-        dense = np.full(self.n * self.horizon * self.n_classes, NEG)
-        dense[self.slot] = best
-        where = np.full(self.n * self.horizon * self.n_classes, -1, dtype=np.int64)
-        where[self.slot] = self.order[first]
+    def best_per_class(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Best reduced value and its position for each (customer, day, class); `values`
+        are the reduced values in this oracle's order (`self.order`)."""
+        dense, where = self._dense, self._where  # empty slots stay -inf / -1 for good
+        if self.singletons or not len(values):
+            dense[self.slot] = values
+        else:
+            best = np.maximum.reduceat(values, self.starts)
+            # ties go to the first triple of the group: the lowest action index (determinism)
+            position = np.where(values == best[self.group_of], np.arange(len(values)),
+                                len(values))
+            first = np.minimum.reduceat(position, self.starts)
+            dense[self.slot] = best
+            where[self.slot] = first
         shape = (self.horizon, self.n_classes, self.n)
         return dense.reshape(shape), where.reshape(shape)
 
     def solve(self, rv: np.ndarray,
               bonus: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Per-customer optimal values and the chosen triples (bool mask) for reduced values
-        `rv` (per triple) and coverage bonuses `bonus` (per floor)."""
+        """Per-customer optimal values and the chosen positions (bool mask, in this oracle's
+        order) for reduced values `rv` (in this order) and coverage bonuses (per floor)."""
         best, where = self.best_per_class(rv)
         bonus = np.zeros(self.n_coverage) if bonus is None else bonus
         caps_left = [cap.left for cap in self.caps]
@@ -228,7 +238,7 @@ class DayChoiceOracle:
         rows = np.arange(self.n)
         final = value.argmax(axis=0)
         total = value[final, rows]
-        chosen = np.zeros(self.size, dtype=bool)
+        chosen = np.zeros(len(self.order), dtype=bool)
         state = final
         choice_of = np.array([tr.choice for tr in self.transitions], dtype=np.int64)
         source_of = np.array([tr.source for tr in self.transitions], dtype=np.int64)

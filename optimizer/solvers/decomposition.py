@@ -36,9 +36,10 @@ from optimizer.problem import (
 from optimizer.result import SolveResult, Termination
 from optimizer.solvers.base import SolveRequest, register
 from optimizer.solvers.daydp import DayChoiceOracle
+from optimizer.solvers.repair import repair
 
 FEASIBILITY_TOL = 1e-7
-DEFAULT_GAP = 1e-5  # relative gap the decomposition aims for when none is asked
+DEFAULT_GAP = 1e-4  # relative gap (0.01%) the decomposition aims for when none is asked
 
 
 @dataclass(frozen=True)
@@ -94,8 +95,8 @@ def supports(problem: Problem) -> bool:
 class _Block:
     """One block of customers: the oracle over its triples (the whole problem for now)."""
 
-    def __init__(self, problem: Problem) -> None:
-        self.oracle = DayChoiceOracle(problem)
+    def __init__(self, oracle: DayChoiceOracle) -> None:
+        self.oracle = oracle
 
     def solve(self, rv: np.ndarray, bonus: np.ndarray) -> tuple[float, np.ndarray]:
         values, chosen = self.oracle.solve(rv, bonus)
@@ -103,17 +104,33 @@ class _Block:
 
 
 class Lagrangian:
-    """The priced problem: evaluates the dual function at given multipliers."""
+    """The priced problem: evaluates the dual function at given multipliers.
+
+    Works in the oracle's order of the triples that can be chosen (`order`), so one
+    evaluation reads each array front to back; `to_triples` maps a plan back.
+    """
 
     def __init__(self, problem: Problem, objective: np.ndarray, rows: list[LinearRow]) -> None:
         self.problem = problem
-        self.objective = objective.astype(np.float64)
-        self.rows = DualRows.of(rows)
+        oracle = DayChoiceOracle(problem)
+        self.order = oracle.order
+        position = np.full(problem.size, -1, dtype=np.int64)
+        position[self.order] = np.arange(len(self.order))
+        self.customer = problem.triples.customer[self.order]
+        self.objective = objective.astype(np.float64)[self.order]
+        self.rows = DualRows.of([_remap(row, position) for row in rows])
         self.coverage = problem.coverage
-        self.blocks = [_Block(problem)]
+        self.cov_index = [position[c.index][position[c.index] >= 0] for c in self.coverage]
+        self.cov_need = np.array([c.need for c in self.coverage], dtype=float)
+        self.blocks = [_Block(oracle)]
         self.n_rows = len(self.rows.names)
         self.dim = self.n_rows + len(self.coverage)
         self.evaluations = 0
+
+    def to_triples(self, x: np.ndarray) -> np.ndarray:
+        out = np.zeros(self.problem.size, dtype=bool)
+        out[self.order] = x
+        return out
 
     def reduced_values(self, multipliers: np.ndarray) -> np.ndarray:
         rv = self.objective.copy()
@@ -128,17 +145,15 @@ class Lagrangian:
         rv = self.reduced_values(lam)
         bonus = lam[self.n_rows:]
         total = 0.0
-        x = np.zeros(self.problem.size, dtype=bool)
+        x = np.zeros(len(self.order), dtype=bool)
         for block in self.blocks:  # map over blocks; reduce the sums
             value, chosen = block.solve(rv, bonus)
             total += value
             x |= chosen
-        activity = self.activities(x)
-        covered = self.covered(x)
-        need = np.array([c.need for c in self.coverage], dtype=float)
+        need = self.cov_need
         dual = total + float(np.dot(lam[: self.n_rows], self.rows.rhs)) - float(
             np.dot(bonus, need))
-        sub = np.concatenate([self.rows.rhs - activity, covered - need])
+        sub = np.concatenate([self.rows.rhs - self.activities(x), self.covered(x) - need])
         feasible = bool((sub >= -FEASIBILITY_TOL * np.maximum(1.0, np.abs(
             np.concatenate([self.rows.rhs, need])))).all())
         return Evaluation(lam, dual, sub, x, float(np.dot(self.objective, x)), feasible)
@@ -148,8 +163,20 @@ class Lagrangian:
             self.rows.index, self.rows.coef, strict=True)])
 
     def covered(self, x: np.ndarray) -> np.ndarray:
-        return np.array([float(c.covered(x, self.problem.triples.customer))
-                         for c in self.coverage])
+        """Customers each coverage floor reaches (a marker array: no sort)."""
+        out = []
+        for index in self.cov_index:
+            mark = np.zeros(self.problem.n_customers, dtype=bool)
+            mark[self.customer[index[x[index]]]] = True
+            out.append(float(np.count_nonzero(mark)))
+        return np.array(out)
+
+
+def _remap(row: LinearRow, position: np.ndarray) -> LinearRow:
+    """The row over the oracle's positions; triples that can never be chosen drop out."""
+    pos = position[row.index]
+    keep = pos >= 0
+    return replace(row, index=pos[keep], coef=row.coef[keep])
 
 
 @dataclass
@@ -273,10 +300,10 @@ class Decomposition:
         target = max(request.relative_gap, DEFAULT_GAP)
         deadline = start + 0.4 * request.time_limit
         center, cuts, iterations = minimize_dual(
-            lag, deadline=deadline, tolerance=target * 0.05, on_primal=keep_primal)
+            lag, deadline=deadline, tolerance=target * 0.2, on_primal=keep_primal)
         bound = min(c.dual for c in cuts)
         plan, value = self._primal(problem, rows, lag, center, best_primal, request, start,
-                                   absolute_gap=0.5 * target * abs(bound))
+                                   absolute_gap=0.5 * target * abs(bound), bound=bound)
         seconds = time.perf_counter() - start
         if plan is None:
             return SolveResult(Termination.NO_SOLUTION, self.name, seconds, bound=bound,
@@ -305,57 +332,63 @@ class Decomposition:
 
     def _primal(self, problem: Problem, rows: list[LinearRow], lag: Lagrangian,
                 center: Evaluation, found: list[Evaluation], request: SolveRequest,
-                start: float, absolute_gap: float) -> tuple[np.ndarray | None, float]:
-        """Best of: feasible subproblem plans, and the exact polish around the multipliers."""
+                start: float, absolute_gap: float,
+                bound: float) -> tuple[np.ndarray | None, float]:
+        """Repair the subproblem plan at the best multipliers into a feasible plan, then
+        polish it exactly over the customers whose choice the multipliers decide."""
         from optimizer.solvers.exact import OrToolsMip
 
         candidates: list[tuple[float, np.ndarray]] = []
         if found:
-            candidates.append((found[0].primal, found[0].x))
-        lam = center.multipliers
-        # a plan that leans a little towards the floors and away from the limits is
-        # usually feasible: scale every multiplier up until it is
-        for factor in (1.0, 1.01, 1.05, 1.2, 1.5, 2.0, 4.0):
-            ev = lag.evaluate(lam * factor)
-            if ev.feasible:
-                candidates.append((ev.primal, ev.x))
-                break
-        t = problem.triples
-        delta = 0.05
-        for attempt in range(4):
-            left = request.time_limit - (time.perf_counter() - start)
-            if left < 1.0:
-                break
-            base = center.x
-            if attempt == 3:  # last resort on small problems: everyone is free
-                if problem.size > self.polish_triples:
-                    break
-                free = np.ones(problem.n_customers, dtype=bool)
-            else:
-                lo = lag.evaluate(lam * (1 - delta)).x
-                hi = lag.evaluate(lam * (1 + delta)).x
-                moved = (lo != base) | (hi != base)
-                free = np.zeros(problem.n_customers, dtype=bool)
-                free[t.customer[moved]] = True
-                if int(free[t.customer].sum()) > self.polish_triples and delta > 0.002:
-                    delta /= 3
-                    continue
-            sub, idx = restrict(problem, rows, free, base)
-            budget = min(left * 0.8, max(2.0, 0.25 * request.time_limit))
-            result = OrToolsMip("cp-sat", "sat").solve(sub, SolveRequest(
-                objective=request.objective[idx], time_limit=budget,
-                relative_gap=request.relative_gap, absolute_gap=absolute_gap,
-                hint=base[idx]))
-            if result.x is not None:
-                plan = base & ~free[t.customer]
-                plan[idx] = result.x > 0.5
-                candidates.append((float(np.dot(request.objective, plan)), plan))
-                break
-            delta *= 3
+            candidates.append((found[0].primal, lag.to_triples(found[0].x)))
+        repaired = repair(lag, center.x, center.multipliers)
+        if repaired is not None:
+            plan = lag.to_triples(repaired)
+            candidates.append((float(np.dot(request.objective, plan)), plan))
         if not candidates:
             return None, float("-inf")
         value, plan = max(candidates, key=lambda c: c[0])
+        left = request.time_limit - (time.perf_counter() - start)
+        if left < 1.0 or bound - value <= absolute_gap:
+            return plan, value  # out of time, or already within the gap asked for
+        free = self._free_customers(problem, lag, center, plan[lag.order])
+        sub, idx = restrict(problem, rows, free, plan)
+        budget = min(left * 0.8, max(2.0, 0.25 * request.time_limit))
+        result = OrToolsMip("cp-sat", "sat").solve(sub, SolveRequest(
+            objective=request.objective[idx], time_limit=budget,
+            relative_gap=request.relative_gap, absolute_gap=absolute_gap, hint=plan[idx]))
+        if result.x is not None:
+            polished = plan & ~free[problem.triples.customer]
+            polished[idx] = result.x > 0.5
+            polished_value = float(np.dot(request.objective, polished))
+            if polished_value > value:
+                return polished, polished_value
         return plan, value
+
+    def _free_customers(self, problem: Problem, lag: Lagrangian, center: Evaluation,
+                        plan: np.ndarray) -> np.ndarray:
+        """Customers whose choice flips when one multiplier moves a little (or whose plan
+        the repair changed): at most `polish_triples` triples' worth."""
+        customer = lag.customer
+        if problem.size <= self.polish_triples:
+            return np.ones(problem.n_customers, dtype=bool)
+        lam = center.multipliers
+        base = max(float(np.abs(lag.objective).max(initial=0.0)), 1e-6)
+        moved = plan != center.x
+        for delta in (0.01, 0.003, 0.001):
+            flips = moved.copy()
+            for r in range(lag.dim):
+                for sign in (-1.0, 1.0):
+                    trial = lam.copy()
+                    trial[r] = max(0.0, lam[r] + sign * max(lam[r] * delta, base * delta * 1e-2))
+                    flips |= lag.evaluate(trial).x != center.x
+            free = np.zeros(problem.n_customers, dtype=bool)
+            free[customer[flips]] = True
+            if int(free[problem.triples.customer].sum()) <= self.polish_triples:
+                return free
+        free = np.zeros(problem.n_customers, dtype=bool)
+        free[customer[moved]] = True
+        return free
 
 
 register("decomposition", Decomposition)
