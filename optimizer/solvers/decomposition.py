@@ -345,13 +345,18 @@ class Decomposition:
         if repaired is not None:
             plan = lag.to_triples(repaired)
             candidates.append((float(np.dot(request.objective, plan)), plan))
-        if not candidates:
-            return None, float("-inf")
-        value, plan = max(candidates, key=lambda c: c[0])
         left = request.time_limit - (time.perf_counter() - start)
-        if left < 1.0 or bound - value <= absolute_gap:
-            return plan, value  # out of time, or already within the gap asked for
-        free = self._free_customers(problem, lag, center, plan[lag.order])
+        if not candidates:
+            if problem.size > self.polish_triples or left < 1.0:
+                return None, float("-inf")
+            # small enough to hand over whole: the exact MIP finds a plan if there is one
+            plan, value = np.zeros(problem.size, dtype=bool), float("-inf")
+            free = np.ones(problem.n_customers, dtype=bool)
+        else:
+            value, plan = max(candidates, key=lambda c: c[0])
+            if left < 1.0 or bound - value <= absolute_gap:
+                return plan, value  # out of time, or already within the gap asked for
+            free = self._free_customers(problem, lag, center, plan[lag.order])
         sub, idx = restrict(problem, rows, free, plan)
         budget = min(left * 0.8, max(2.0, 0.25 * request.time_limit))
         result = OrToolsMip("cp-sat", "sat").solve(sub, SolveRequest(
@@ -363,6 +368,8 @@ class Decomposition:
             polished_value = float(np.dot(request.objective, polished))
             if polished_value > value:
                 return polished, polished_value
+        if not np.isfinite(value):
+            return None, value
         return plan, value
 
     def _free_customers(self, problem: Problem, lag: Lagrangian, center: Evaluation,
