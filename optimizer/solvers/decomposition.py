@@ -36,6 +36,7 @@ from optimizer.problem import (
 from optimizer.result import SolveResult, Termination
 from optimizer.solvers.base import SolveRequest, register
 from optimizer.solvers.daydp import DayChoiceOracle
+from optimizer.solvers.enumeration import EnumerationOracle
 from optimizer.solvers.repair import repair
 
 FEASIBILITY_TOL = 1e-7
@@ -83,19 +84,32 @@ class Evaluation:
     feasible: bool  # x keeps every global row
 
 
-def supports(problem: Problem) -> bool:
-    """Whether an exact subproblem oracle exists for this problem's structure."""
+def make_oracle(problem: Problem) -> DayChoiceOracle | EnumerationOracle:
+    """The exact subproblem oracle for this problem's structure; ValueError if none fits."""
     try:
-        DayChoiceOracle.check(problem)
-    except ValueError:
-        return False
-    return True
+        return DayChoiceOracle(problem)
+    except ValueError as day_error:
+        try:
+            return EnumerationOracle(problem)
+        except ValueError as enum_error:
+            raise ValueError(f"{day_error}; {enum_error}") from None
+
+
+def supports(problem: Problem) -> bool:
+    """Whether an exact subproblem oracle exists for this problem's structure (cheap)."""
+    for oracle in (DayChoiceOracle, EnumerationOracle):
+        try:
+            oracle.check(problem)
+        except ValueError:
+            continue
+        return True
+    return False
 
 
 class _Block:
     """One block of customers: the oracle over its triples (the whole problem for now)."""
 
-    def __init__(self, oracle: DayChoiceOracle) -> None:
+    def __init__(self, oracle: DayChoiceOracle | EnumerationOracle) -> None:
         self.oracle = oracle
 
     def solve(self, rv: np.ndarray, bonus: np.ndarray) -> tuple[float, np.ndarray]:
@@ -112,7 +126,7 @@ class Lagrangian:
 
     def __init__(self, problem: Problem, objective: np.ndarray, rows: list[LinearRow]) -> None:
         self.problem = problem
-        oracle = DayChoiceOracle(problem)
+        oracle = make_oracle(problem)
         self.order = oracle.order
         position = np.full(problem.size, -1, dtype=np.int64)
         position[self.order] = np.arange(len(self.order))
