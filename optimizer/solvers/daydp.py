@@ -32,6 +32,12 @@ class Transition:
     covers: tuple[int, ...]  # coverage floors first reached by this choice
 
 
+def _conflict_radix(lag: int, horizon: int) -> int:
+    """States of one conflict: 0 (no `first` within reach) or days since the last one; when
+    the lag spans the horizon, only whether there was one."""
+    return 2 if lag >= horizon - 1 else lag + 1
+
+
 def one_contact_a_day(problem: Problem) -> bool:
     """True when some cap limits every customer to one contact a day over all actions."""
     return any(
@@ -56,7 +62,7 @@ class DayChoiceOracle:
                              else 1 << (cap.window - 1))
         for conflict in problem.conflicts:
             if conflict.lag >= 1 and problem.horizon > 1:
-                n_states *= min(conflict.lag, problem.horizon - 1) + 1
+                n_states *= _conflict_radix(conflict.lag, problem.horizon)
         n_states *= 2 ** len(problem.coverage)
         if n_states > cls.max_states:
             raise ValueError(f"too many subproblem states ({n_states})")
@@ -125,7 +131,7 @@ class DayChoiceOracle:
             else:
                 radices.append(1 << (cap.window - 1))  # which of the last w-1 days had one
         for conflict in self.conflicts:
-            radices.append(min(conflict.lag, h - 1) + 1)  # 0: no recent first; g: g days ago
+            radices.append(_conflict_radix(conflict.lag, h))
         radices += [2] * self.n_coverage
         self.radices = radices
         n_states = int(np.prod(radices)) if radices else 1
@@ -143,6 +149,8 @@ class DayChoiceOracle:
                     transitions.append(Transition(index[s], choice, index[target], needs,
                                                   covers))
         self.transitions = transitions
+        self.incoming = [[tid for tid, tr in enumerate(transitions) if tr.target == t]
+                         for t in range(n_states)]
 
     def _step(self, state: tuple[int, ...], choice: int):
         bits = self.class_bits[choice] if choice >= 0 else None
@@ -174,8 +182,11 @@ class DayChoiceOracle:
             since = state[len(self.caps) + k]
             if then and since and since <= conflict.lag:
                 return None
-            limit = min(conflict.lag, self.horizon - 1)
-            new.append(1 if first else (since + 1 if since and since < limit else 0))
+            if conflict.lag >= self.horizon - 1:  # every later day is within the lag
+                new.append(1 if (first or since) else 0)
+            else:
+                limit = conflict.lag
+                new.append(1 if first else (since + 1 if since and since < limit else 0))
         covers: list[int] = []
         base = len(self.caps) + len(self.conflicts)
         for f in range(self.n_coverage):
@@ -216,23 +227,40 @@ class DayChoiceOracle:
         value[0] = 0.0
         reachable = np.zeros(self.n_states, dtype=bool)
         reachable[0] = True
-        back = np.full((self.horizon, self.n_states, self.n), -1, dtype=np.int32)
+        # every entry read back is written first (a reachable state was reached by some
+        # transition), so the backtracking table needs no fill
+        back = np.empty((self.horizon, self.n_states, self.n), dtype=np.int16)
         for d in range(self.horizon):
             nxt = np.full((self.n_states, self.n), NEG)
-            for tid, tr in enumerate(self.transitions):
-                if not reachable[tr.source]:
+            room = {}
+            for target, incoming in enumerate(self.incoming):
+                live = [tid for tid in incoming if reachable[self.transitions[tid].source]]
+                if not live:
                     continue
-                if tr.choice >= 0:
-                    cand = value[tr.source] + best[d, tr.choice]
-                    if tr.covers:
-                        cand += float(sum(bonus[f] for f in tr.covers))
-                else:
-                    cand = value[tr.source].copy()
-                for c, need in tr.needs:
-                    cand[caps_left[c][:, d] < need] = NEG
-                better = cand > nxt[tr.target]
-                nxt[tr.target][better] = cand[better]
-                back[d, tr.target][better] = tid
+                top = nxt[target]
+                arg = back[d, target]
+                cand = np.empty(self.n)
+                better = np.empty(self.n, dtype=bool)
+                for j, tid in enumerate(live):
+                    tr = self.transitions[tid]
+                    if tr.choice >= 0:
+                        np.add(value[tr.source], best[d, tr.choice], out=cand)
+                        if tr.covers:
+                            cand += float(sum(bonus[f] for f in tr.covers))
+                    else:
+                        cand[:] = value[tr.source]
+                    for c, need in tr.needs:
+                        key = (c, need)
+                        if key not in room:
+                            room[key] = caps_left[c][:, d] < need
+                        np.putmask(cand, room[key], NEG)
+                    if j == 0:
+                        top[:] = cand
+                        arg[:] = tid
+                        continue
+                    np.greater(cand, top, out=better)
+                    np.copyto(top, cand, where=better)
+                    np.copyto(arg, np.int16(tid), where=better)
             value = nxt
             reachable = np.isfinite(value).any(axis=1)
         rows = np.arange(self.n)

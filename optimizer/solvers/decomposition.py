@@ -355,7 +355,8 @@ class Decomposition:
         candidates: list[tuple[float, np.ndarray]] = []
         if found:
             candidates.append((found[0].primal, lag.to_triples(found[0].x)))
-        repaired = repair(lag, center.x, center.multipliers)
+        repaired = repair(lag, center.x, center.multipliers,
+                          deadline=start + 0.85 * request.time_limit)
         if repaired is not None:
             plan = lag.to_triples(repaired)
             candidates.append((float(np.dot(request.objective, plan)), plan))
@@ -370,7 +371,8 @@ class Decomposition:
             value, plan = max(candidates, key=lambda c: c[0])
             if left < 1.0 or bound - value <= absolute_gap:
                 return plan, value  # out of time, or already within the gap asked for
-            free = self._free_customers(problem, lag, center, plan[lag.order])
+            free = self._free_customers(problem, lag, center, plan[lag.order],
+                                        deadline=start + 0.7 * request.time_limit)
         sub, idx = restrict(problem, rows, free, plan)
         budget = min(left * 0.8, max(2.0, 0.25 * request.time_limit))
         result = OrToolsMip("cp-sat", "sat").solve(sub, SolveRequest(
@@ -387,7 +389,7 @@ class Decomposition:
         return plan, value
 
     def _free_customers(self, problem: Problem, lag: Lagrangian, center: Evaluation,
-                        plan: np.ndarray) -> np.ndarray:
+                        plan: np.ndarray, deadline: float) -> np.ndarray:
         """Customers whose choice flips when one multiplier moves a little (or whose plan
         the repair changed): at most `polish_triples` triples' worth."""
         customer = lag.customer
@@ -398,6 +400,8 @@ class Decomposition:
         moved = plan != center.x
         for delta in (0.01, 0.003, 0.001):
             flips = moved.copy()
+            if time.perf_counter() > deadline:
+                break
             for r in range(lag.dim):
                 for sign in (-1.0, 1.0):
                     trial = lam.copy()

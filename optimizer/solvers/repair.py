@@ -60,12 +60,18 @@ def _covered_customers(customer: np.ndarray, index: np.ndarray, x: np.ndarray,
     return mark
 
 
-def repair(lag: Lagrangian, x: np.ndarray, multipliers: np.ndarray) -> np.ndarray | None:
-    """A plan keeping every global row, near `x`; None when the swaps cannot find one."""
+def repair(lag: Lagrangian, x: np.ndarray, multipliers: np.ndarray,
+           deadline: float = float("inf")) -> np.ndarray | None:
+    """A plan keeping every global row, near `x`; None when the swaps cannot find one
+    (or time runs out)."""
+    import time
+
     x = x.copy()
     lam = multipliers.copy()
     base_step = max(float(np.abs(lag.objective).max(initial=0.0)), 1e-6) * 1e-3
     for _ in range(ROUNDS):
+        if time.perf_counter() > deadline:
+            return None
         s = slack(lag, x)
         bad = violated(lag, s)
         if not bad.any():
