@@ -312,7 +312,7 @@ class Decomposition:
                 best_primal[:] = [ev]
 
         target = max(request.relative_gap, DEFAULT_GAP)
-        deadline = start + 0.4 * request.time_limit
+        deadline = start + 0.6 * request.time_limit
         center, cuts, iterations = minimize_dual(
             lag, deadline=deadline, tolerance=target * 0.2, on_primal=keep_primal)
         bound = min(c.dual for c in cuts)
