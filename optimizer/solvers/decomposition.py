@@ -133,6 +133,11 @@ class Lagrangian:
         self.customer = problem.triples.customer[self.order]
         self.objective = objective.astype(np.float64)[self.order]
         self.rows = DualRows.of([_remap(row, position) for row in rows])
+        # rows touching many positions are kept dense too: one sequential pass instead of
+        # a gather and a scatter
+        n_pos = len(self.order)
+        self.dense = [_densify(i, c, n_pos) if len(i) > 0.2 * n_pos else None
+                      for i, c in zip(self.rows.index, self.rows.coef, strict=True)]
         self.coverage = problem.coverage
         self.cov_index = [position[c.index][position[c.index] >= 0] for c in self.coverage]
         self.cov_need = np.array([c.need for c in self.coverage], dtype=float)
@@ -149,7 +154,12 @@ class Lagrangian:
     def reduced_values(self, multipliers: np.ndarray) -> np.ndarray:
         rv = self.objective.copy()
         for r in range(self.n_rows):
-            if multipliers[r] != 0.0:  # a row lists each triple once
+            if multipliers[r] == 0.0:
+                continue
+            dense = self.dense[r]
+            if dense is not None:
+                rv -= multipliers[r] * dense
+            else:  # a row lists each triple once
                 rv[self.rows.index[r]] -= multipliers[r] * self.rows.coef[r]
         return rv
 
@@ -173,8 +183,11 @@ class Lagrangian:
         return Evaluation(lam, dual, sub, x, float(np.dot(self.objective, x)), feasible)
 
     def activities(self, x: np.ndarray) -> np.ndarray:
-        return np.array([float(np.dot(c, x[i])) for i, c in zip(
-            self.rows.index, self.rows.coef, strict=True)])
+        out = np.empty(self.n_rows)
+        for r, (i, c) in enumerate(zip(self.rows.index, self.rows.coef, strict=True)):
+            dense = self.dense[r]
+            out[r] = float(np.dot(dense, x)) if dense is not None else float(np.dot(c, x[i]))
+        return out
 
     def covered(self, x: np.ndarray) -> np.ndarray:
         """Customers each coverage floor reaches (a marker array: no sort)."""
@@ -184,6 +197,12 @@ class Lagrangian:
             mark[self.customer[index[x[index]]]] = True
             out.append(float(np.count_nonzero(mark)))
         return np.array(out)
+
+
+def _densify(index: np.ndarray, coef: np.ndarray, size: int) -> np.ndarray:
+    dense = np.zeros(size)
+    dense[index] = coef
+    return dense
 
 
 def _remap(row: LinearRow, position: np.ndarray) -> LinearRow:
