@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from optimizer.lexicographic import solve_lexicographic
+from optimizer.outputs import plan_table
 from optimizer.problem import build_problem
 from optimizer.result import Termination
 from optimizer.scenario import load_scenario
@@ -112,12 +113,8 @@ unless = "consent_sms"
 
 
 def _plan(scenario, problem, chosen) -> pd.DataFrame:
-    t = problem.triples
-    idx = np.flatnonzero(chosen)
-    return pd.DataFrame({
-        "customer_id": scenario.customers["customer_id"].to_numpy()[t.customer[idx]],
-        "action_id": scenario.actions["action_id"].to_numpy()[t.action[idx]],
-        "date": [RUN + dt.timedelta(days=int(d)) for d in t.day[idx]]})
+    """The plan exactly as a run would write it."""
+    return plan_table(scenario, problem, chosen).to_pandas()
 
 
 @settings(max_examples=50, deadline=None, derandomize=True,

@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from optimizer.outputs import plan_table
 from optimizer.run import NoPlanError, RunOptions, solve_scenario
 from optimizer.scenario import load_scenario
 from optimizer.verify import verify_plan
@@ -126,13 +127,7 @@ def test_exact_solver_matches_brute_force(tmp_path_factory: pytest.TempPathFacto
     event(f"feasible, {int(result.chosen.sum()) if result.chosen is not None else 0} contacts")
     assert expected is not None, "solver found a plan the verifier rejects every subset of"
     assert result.chosen is not None
-    t = problem.triples
-    cust_ids = scenario.customers["customer_id"].to_numpy()
-    act_ids = scenario.actions["action_id"].to_numpy()
-    idx = np.flatnonzero(result.chosen)
-    plan = pd.DataFrame({"customer_id": cust_ids[t.customer[idx]],
-                         "action_id": act_ids[t.action[idx]],
-                         "date": [RUN + dt.timedelta(days=int(d)) for d in t.day[idx]]})
+    plan = plan_table(scenario, problem, result.chosen).to_pandas()
     assert verify_plan(scenario, plan) == []
     level1 = result.levels[0]
     assert level1.solved_value == pytest.approx(expected, abs=1e-6)
