@@ -388,7 +388,7 @@ class Decomposition:
             free = np.ones(problem.n_customers, dtype=bool)
         else:
             value, plan = max(candidates, key=lambda c: c[0])
-            if left < 1.0 or bound - value <= absolute_gap:
+            if left < 1.0 or bound - value <= 2.0 * absolute_gap:  # the target gap
                 return plan, value  # out of time, or already within the gap asked for
             free = self._free_customers(problem, lag, center, plan[lag.order],
                                         deadline=start + 0.7 * request.time_limit)
