@@ -20,6 +20,7 @@ block's arrays, so a distributed engine can run the blocks elsewhere.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -37,7 +38,7 @@ from optimizer.result import SolveResult, Termination
 from optimizer.solvers.base import SolveRequest, register
 from optimizer.solvers.daydp import DayChoiceOracle
 from optimizer.solvers.enumeration import EnumerationOracle
-from optimizer.solvers.repair import repair
+from optimizer.solvers.repair import covered_customers, repair
 
 FEASIBILITY_TOL = 1e-7
 DEFAULT_GAP = 1e-4  # relative gap (0.01%) the decomposition aims for when none is asked
@@ -190,13 +191,10 @@ class Lagrangian:
         return out
 
     def covered(self, x: np.ndarray) -> np.ndarray:
-        """Customers each coverage floor reaches (a marker array: no sort)."""
-        out = []
-        for index in self.cov_index:
-            mark = np.zeros(self.problem.n_customers, dtype=bool)
-            mark[self.customer[index[x[index]]]] = True
-            out.append(float(np.count_nonzero(mark)))
-        return np.array(out)
+        """How many customers each coverage floor reaches."""
+        n = self.problem.n_customers
+        return np.array([float(np.count_nonzero(covered_customers(self.customer, index, x, n)))
+                         for index in self.cov_index])
 
 
 def _densify(index: np.ndarray, coef: np.ndarray, size: int) -> np.ndarray:
@@ -221,7 +219,8 @@ class _DualState:
 
 def minimize_dual(lag: Lagrangian, *, deadline: float, tolerance: float,
                   max_iterations: int = 200,
-                  on_primal=None) -> tuple[Evaluation, list[Evaluation], int]:
+                  on_primal: Callable[[Evaluation], None] | None = None,
+                  ) -> tuple[Evaluation, list[Evaluation], int]:
     """Boxstep cutting planes on the (convex, piecewise-linear) dual function."""
     start = lag.evaluate(np.zeros(lag.dim))
     if on_primal:

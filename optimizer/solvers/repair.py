@@ -10,6 +10,7 @@ customers; the loop runs over violated rows, a handful of times.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -47,14 +48,15 @@ def per_customer_change(lag: Lagrangian, x: np.ndarray, alt: np.ndarray) -> tupl
         changes.append(-np.bincount(customer[idx[on]], weights=coef[on] * d[on],
                                     minlength=n)[movers])
     for index in lag.cov_index:
-        before = _covered_customers(customer, index, x, n)
-        after = _covered_customers(customer, index, alt, n)
+        before = covered_customers(customer, index, x, n)
+        after = covered_customers(customer, index, alt, n)
         changes.append((after.astype(float) - before)[movers])
     return movers, value, np.array(changes).reshape(len(changes), len(movers))
 
 
-def _covered_customers(customer: np.ndarray, index: np.ndarray, x: np.ndarray,
-                       n: int) -> np.ndarray:
+def covered_customers(customer: np.ndarray, index: np.ndarray, x: np.ndarray,
+                      n: int) -> np.ndarray:
+    """Which customers have a chosen position among `index` (a marker array: no sort)."""
     mark = np.zeros(n, dtype=bool)
     mark[customer[index[x[index]]]] = True
     return mark
@@ -64,8 +66,6 @@ def repair(lag: Lagrangian, x: np.ndarray, multipliers: np.ndarray,
            deadline: float = float("inf")) -> np.ndarray | None:
     """A plan keeping every global row, near `x`; None when the swaps cannot find one
     (or time runs out)."""
-    import time
-
     x = x.copy()
     lam = multipliers.copy()
     base_step = max(float(np.abs(lag.objective).max(initial=0.0)), 1e-6) * 1e-3
