@@ -16,8 +16,17 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
+from optimizer.columns import (
+    is_number,
+    is_string,
+    no_nulls,
+    plain,
+    read_table,
+    require_columns,
+    type_error,
+    unique_values,
+)
 from optimizer.errors import InputError, closest
 from optimizer.filters import BoundWhere, column_name
 from optimizer.policy import Condition, Policy, Where, load_policy
@@ -137,14 +146,6 @@ def _locate(directory: Path, name: str, *, required: bool) -> Path | None:
     return None
 
 
-def _read(path: Path) -> pa.Table:
-    try:
-        table = pq.read_table(path)
-    except (OSError, pa.ArrowException) as exc:
-        raise InputError(path.name, f"cannot be read as Parquet: {exc}") from None
-    return table.combine_chunks()
-
-
 def _fingerprint(path: Path) -> str:
     """sha256 of a file, or of a directory's files in sorted order with their names."""
     digest = hashlib.sha256()
@@ -158,52 +159,6 @@ def _fingerprint(path: Path) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def _require(table: pa.Table, source: str, columns: tuple[str, ...]) -> None:
-    for col in columns:
-        if col not in table.column_names:
-            guess = closest(col, table.column_names)
-            raise InputError(source, "required column is missing", key=f"column '{col}'",
-                             hint=f"found '{guess}'" if guess else
-                             f"columns present: {', '.join(table.column_names)}")
-
-
-def _plain(column: pa.ChunkedArray | pa.Array) -> pa.Array:
-    """Decode dictionary columns so type checks see the value type."""
-    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    if pa.types.is_dictionary(array.type):
-        array = array.dictionary_decode()
-    return array
-
-
-def _is_string(t: pa.DataType) -> bool:
-    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
-
-
-def _is_number(t: pa.DataType) -> bool:
-    return pa.types.is_integer(t) or pa.types.is_floating(t)
-
-
-def _type_error(source: str, col: str, expected: str, actual: pa.DataType) -> InputError:
-    return InputError(source, f"wrong column type: expected {expected}, found {actual}",
-                      key=f"column '{col}'")
-
-
-def _no_nulls(array: pa.Array, source: str, col: str, ids: pa.Array | None = None) -> None:
-    if array.null_count:
-        rows = np.flatnonzero(np.asarray(array.is_null()))[:3]
-        shown = [f"row {r}" for r in rows] if ids is None else [ids[r].as_py() for r in rows]
-        raise InputError(source, f"{array.null_count} null value(s) where none are allowed",
-                         key=f"column '{col}'", examples=shown)
-
-
-def _unique(array: pa.Array, source: str, col: str) -> None:
-    counts = pc.value_counts(array)
-    dup = pc.filter(counts.field("values"), pc.greater(counts.field("counts"), 1))
-    if len(dup):
-        raise InputError(source, f"{len(dup)} duplicate value(s); each must appear once",
-                         key=f"column '{col}'", examples=dup.to_pylist())
-
-
 def _frame(table: pa.Table, sort_key: str) -> pd.DataFrame:
     order = pc.sort_indices(table, sort_keys=[(sort_key, "ascending")])
     # nullable bools stay bools (pandas' "boolean"), so filters on them work; null never matches
@@ -215,21 +170,21 @@ def _frame(table: pa.Table, sort_key: str) -> pd.DataFrame:
 
 def _load_customers(path: Path) -> tuple[pd.DataFrame, pa.Array]:
     source = "customers.parquet"
-    table = _read(path)
-    _require(table, source, ("customer_id", "segment"))
-    ids = _plain(table["customer_id"])
+    table = read_table(path)
+    require_columns(table, source, ("customer_id", "segment"))
+    ids = plain(table["customer_id"])
     if pa.types.is_integer(ids.type):
         ids = ids.cast(pa.int64())
-    elif _is_string(ids.type):
+    elif is_string(ids.type):
         ids = ids.cast(pa.string())
     else:
-        raise _type_error(source, "customer_id", "string or integer", ids.type)
-    _no_nulls(ids, source, "customer_id")
-    _unique(ids, source, "customer_id")
-    segment = _plain(table["segment"])
-    if not _is_string(segment.type):
-        raise _type_error(source, "segment", "string", segment.type)
-    _no_nulls(segment, source, "segment", ids)
+        raise type_error(source, "customer_id", "string or integer", ids.type)
+    no_nulls(ids, source, "customer_id")
+    unique_values(ids, source, "customer_id")
+    segment = plain(table["segment"])
+    if not is_string(segment.type):
+        raise type_error(source, "segment", "string", segment.type)
+    no_nulls(segment, source, "segment", ids)
     table = table.set_column(table.column_names.index("customer_id"), "customer_id", ids)
     table = table.set_column(table.column_names.index("segment"), "segment",
                              segment.cast(pa.string()))
@@ -239,22 +194,22 @@ def _load_customers(path: Path) -> tuple[pd.DataFrame, pa.Array]:
 
 def _load_actions(path: Path) -> pd.DataFrame:
     source = "actions.parquet"
-    table = _read(path)
-    _require(table, source, ("action_id", "channel", "cost", "discount"))
-    ids = _plain(table["action_id"])
-    if not _is_string(ids.type):
-        raise _type_error(source, "action_id", "string", ids.type)
-    _no_nulls(ids, source, "action_id")
-    _unique(ids, source, "action_id")
-    channel = _plain(table["channel"])
-    if not _is_string(channel.type):
-        raise _type_error(source, "channel", "string", channel.type)
-    _no_nulls(channel, source, "channel", ids)
+    table = read_table(path)
+    require_columns(table, source, ("action_id", "channel", "cost", "discount"))
+    ids = plain(table["action_id"])
+    if not is_string(ids.type):
+        raise type_error(source, "action_id", "string", ids.type)
+    no_nulls(ids, source, "action_id")
+    unique_values(ids, source, "action_id")
+    channel = plain(table["channel"])
+    if not is_string(channel.type):
+        raise type_error(source, "channel", "string", channel.type)
+    no_nulls(channel, source, "channel", ids)
     for col in ("cost", "discount"):
-        values = _plain(table[col])
-        if not _is_number(values.type):
-            raise _type_error(source, col, "float", values.type)
-        _no_nulls(values, source, col, ids)
+        values = plain(table[col])
+        if not is_number(values.type):
+            raise type_error(source, col, "float", values.type)
+        no_nulls(values, source, col, ids)
         array = values.to_numpy(zero_copy_only=False).astype(np.float64)
         bad = ~np.isfinite(array) | (array < 0) | ((array > 1) if col == "discount" else False)
         if bad.any():
@@ -276,12 +231,12 @@ def _index_of(values: pa.Array, universe: pa.Array, source: str, col: str,
     """Dense indices of `values` in the sorted `universe`; unknown values are an error."""
     if pa.types.is_integer(universe.type) and pa.types.is_integer(values.type):
         values = values.cast(pa.int64())
-    elif _is_string(universe.type) and _is_string(values.type):
+    elif is_string(universe.type) and is_string(values.type):
         values = values.cast(pa.string())
     else:
-        raise _type_error(source, col, f"the type of {target}'s {col} ({universe.type})",
+        raise type_error(source, col, f"the type of {target}'s {col} ({universe.type})",
                           values.type)
-    _no_nulls(values, source, col)
+    no_nulls(values, source, col)
     index = pc.index_in(values, value_set=universe)
     if index.null_count:
         missing = pc.unique(pc.filter(values, pc.is_null(index)))
@@ -293,19 +248,19 @@ def _index_of(values: pa.Array, universe: pa.Array, source: str, col: str,
 def _load_scores(path: Path, cust_ids: pa.Array, actions: pd.DataFrame,
                  horizon: int) -> Scores:
     source = "scores.parquet"
-    table = _read(path)
-    _require(table, source, ("customer_id", "action_id"))
+    table = read_table(path)
+    require_columns(table, source, ("customer_id", "action_id"))
     action_ids = pa.array(actions["action_id"].to_numpy(), type=pa.string())
-    cust = _index_of(_plain(table["customer_id"]), cust_ids, source, "customer_id",
+    cust = _index_of(plain(table["customer_id"]), cust_ids, source, "customer_id",
                      "customers.parquet")
-    act = _index_of(_plain(table["action_id"]), action_ids, source, "action_id",
+    act = _index_of(plain(table["action_id"]), action_ids, source, "action_id",
                     "actions.parquet")
     day = None
     if "day" in table.column_names:
-        days = _plain(table["day"])
+        days = plain(table["day"])
         if not pa.types.is_integer(days.type):
-            raise _type_error(source, "day", "integer", days.type)
-        _no_nulls(days, source, "day")
+            raise type_error(source, "day", "integer", days.type)
+        no_nulls(days, source, "day")
         day_np = days.to_numpy(zero_copy_only=False).astype(np.int64)
         bad = (day_np < 0) | (day_np >= horizon)
         if bad.any():
@@ -317,9 +272,9 @@ def _load_scores(path: Path, cust_ids: pa.Array, actions: pd.DataFrame,
     for col in table.column_names:
         if col in ("customer_id", "action_id", "day"):
             continue
-        values = _plain(table[col])
-        if not _is_number(values.type):
-            raise _type_error(source, col, "float (a KPI)", values.type)
+        values = plain(table[col])
+        if not is_number(values.type):
+            raise type_error(source, col, "float (a KPI)", values.type)
         array = values.to_numpy(zero_copy_only=False).astype(np.float64)
         bad = ~np.isfinite(array)
         if bad.any():
@@ -358,14 +313,14 @@ def _load_history(path: Path | None, cust_ids: pa.Array, actions: pd.DataFrame,
     if path is None:
         return empty, 0
     source = "history.parquet"
-    table = _read(path)
-    _require(table, source, ("customer_id", "action_id", "date"))
-    dates = _plain(table["date"])
+    table = read_table(path)
+    require_columns(table, source, ("customer_id", "action_id", "date"))
+    dates = plain(table["date"])
     if pa.types.is_timestamp(dates.type):
         dates = pc.cast(dates, pa.date32())
     if not pa.types.is_date(dates.type):
-        raise _type_error(source, "date", "date", dates.type)
-    _no_nulls(dates, source, "date")
+        raise type_error(source, "date", "date", dates.type)
+    no_nulls(dates, source, "date")
     day = (dates.cast(pa.date32()).to_numpy(zero_copy_only=False).astype("datetime64[D]")
            - np.datetime64(run_date, "D")).astype(np.int64)
     late = day >= 0
@@ -373,23 +328,23 @@ def _load_history(path: Path | None, cust_ids: pa.Array, actions: pd.DataFrame,
         shown = pc.unique(pc.filter(dates, pa.array(late))).to_pylist()
         raise InputError(source, f"{int(late.sum())} row(s) dated on or after the run date "
                          f"{run_date.isoformat()}", key="column 'date'", examples=shown)
-    raw_cust = _plain(table["customer_id"])
+    raw_cust = plain(table["customer_id"])
     if pa.types.is_integer(cust_ids.type) and pa.types.is_integer(raw_cust.type):
         raw_cust = raw_cust.cast(pa.int64())
-    elif _is_string(cust_ids.type) and _is_string(raw_cust.type):
+    elif is_string(cust_ids.type) and is_string(raw_cust.type):
         raw_cust = raw_cust.cast(pa.string())
     else:
-        raise _type_error(source, "customer_id", f"the type of customers.parquet's "
+        raise type_error(source, "customer_id", f"the type of customers.parquet's "
                           f"customer_id ({cust_ids.type})", raw_cust.type)
-    _no_nulls(raw_cust, source, "customer_id")
+    no_nulls(raw_cust, source, "customer_id")
     cust_index = pc.index_in(raw_cust, value_set=cust_ids)
     known_customer = np.asarray(cust_index.is_valid())
     action_ids = pa.array(actions["action_id"].to_numpy(), type=pa.string())
-    raw_act = _plain(table["action_id"])
-    if not _is_string(raw_act.type):
-        raise _type_error(source, "action_id", "string", raw_act.type)
+    raw_act = plain(table["action_id"])
+    if not is_string(raw_act.type):
+        raise type_error(source, "action_id", "string", raw_act.type)
     raw_act = raw_act.cast(pa.string())
-    _no_nulls(raw_act, source, "action_id")
+    no_nulls(raw_act, source, "action_id")
     act = pc.fill_null(pc.index_in(raw_act, value_set=action_ids), -1).to_numpy(
         zero_copy_only=False).astype(np.int32)
     channel = np.where(act >= 0, actions["channel"].to_numpy(dtype=object)[np.maximum(act, 0)],
@@ -400,9 +355,9 @@ def _load_history(path: Path | None, cust_ids: pa.Array, actions: pd.DataFrame,
             raise InputError(source, "rows name actions missing from actions.parquet, so a "
                              "'channel' column is required", key="column 'channel'",
                              examples=pc.unique(pc.filter(raw_act, pa.array(retired))).to_pylist())
-        given = _plain(table["channel"])
-        if not _is_string(given.type) and not pa.types.is_null(given.type):
-            raise _type_error(source, "channel", "string", given.type)
+        given = plain(table["channel"])
+        if not is_string(given.type) and not pa.types.is_null(given.type):
+            raise type_error(source, "channel", "string", given.type)
         given = given.cast(pa.string()).to_numpy(zero_copy_only=False)
         missing = retired & pd.isna(given)
         if missing.any():
