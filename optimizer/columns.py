@@ -41,6 +41,10 @@ def is_string(t: pa.DataType) -> bool:
     return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
 
 
+def is_integer_type(t: pa.DataType) -> bool:
+    return pa.types.is_integer(t)
+
+
 def is_number(t: pa.DataType) -> bool:
     return pa.types.is_integer(t) or pa.types.is_floating(t)
 

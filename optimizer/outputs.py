@@ -37,8 +37,8 @@ def plan_table(s: Scenario, problem: Problem, chosen: np.ndarray) -> pa.Table:
         "review": pa.array(review >= 0),
         "review_rule": pa.array(np.where(review >= 0, names[review], None), type=pa.string()),
     }
-    for kpi, values in s.scores.kpis.items():
-        columns[kpi] = pa.array(values[row].astype(np.float64))
+    for kpi, values in s.scores.values(row).items():
+        columns[kpi] = pa.array(values)
     return pa.table(columns)
 
 

@@ -30,22 +30,10 @@ from optimizer.columns import (
 from optimizer.errors import InputError, closest
 from optimizer.filters import BoundWhere, column_name
 from optimizer.policy import Condition, Policy, Where, load_policy
+from optimizer.scores import Scores, kpi_columns, load_scores
 
 CONTACTS = "contacts"
 TABLES = ("customers", "actions", "scores", "history")
-
-
-@dataclass(frozen=True)
-class Scores:
-    """Eligible score rows: dense customer/action indices, optional day, KPI arrays."""
-
-    customer: np.ndarray  # int32
-    action: np.ndarray  # int32
-    day: np.ndarray | None  # int16, or None when each row holds for every day
-    kpis: dict[str, np.ndarray]
-
-    def __len__(self) -> int:
-        return len(self.customer)
 
 
 @dataclass(frozen=True)
@@ -81,7 +69,7 @@ class Scenario:
 
     @property
     def kpi_names(self) -> tuple[str, ...]:
-        return tuple(self.scores.kpis)
+        return self.scores.columns
 
     def where(self, where: Where) -> BoundWhere:
         """The customer and action parts of a filter of this scenario's policy."""
@@ -109,7 +97,10 @@ def load_scenario(
 
     customers, cust_ids = _load_customers(paths["customers"])
     actions = _load_actions(paths["actions"])
-    scores = _load_scores(paths["scores"], cust_ids, actions, policy.horizon_days)
+    used = _kpis_used(policy, kpi_columns(paths["scores"]), actions)
+    scores = load_scores(paths["scores"], pd.Index(cust_ids.to_numpy(zero_copy_only=False)),
+                         pd.Index(actions["action_id"].to_numpy(dtype=object)),
+                         policy.horizon_days, used)
     history, dropped = _load_history(paths["history"], cust_ids, actions, run_date)
 
     scenario = Scenario(
@@ -224,86 +215,6 @@ def _load_actions(path: Path) -> pd.DataFrame:
     table = table.set_column(table.column_names.index("channel"), "channel",
                              channel.cast(pa.string()))
     return _frame(table, "action_id")
-
-
-def _index_of(values: pa.Array, universe: pa.Array, source: str, col: str,
-              target: str) -> np.ndarray:
-    """Dense indices of `values` in the sorted `universe`; unknown values are an error."""
-    if pa.types.is_integer(universe.type) and pa.types.is_integer(values.type):
-        values = values.cast(pa.int64())
-    elif is_string(universe.type) and is_string(values.type):
-        values = values.cast(pa.string())
-    else:
-        raise type_error(source, col, f"the type of {target}'s {col} ({universe.type})",
-                          values.type)
-    no_nulls(values, source, col)
-    index = pc.index_in(values, value_set=universe)
-    if index.null_count:
-        missing = pc.unique(pc.filter(values, pc.is_null(index)))
-        raise InputError(source, f"{len(missing)} id(s) not found in {target}",
-                         key=f"column '{col}'", examples=missing.to_pylist())
-    return index.to_numpy(zero_copy_only=False).astype(np.int32)
-
-
-def _load_scores(path: Path, cust_ids: pa.Array, actions: pd.DataFrame,
-                 horizon: int) -> Scores:
-    source = "scores.parquet"
-    table = read_table(path)
-    require_columns(table, source, ("customer_id", "action_id"))
-    action_ids = pa.array(actions["action_id"].to_numpy(), type=pa.string())
-    cust = _index_of(plain(table["customer_id"]), cust_ids, source, "customer_id",
-                     "customers.parquet")
-    act = _index_of(plain(table["action_id"]), action_ids, source, "action_id",
-                    "actions.parquet")
-    day = None
-    if "day" in table.column_names:
-        days = plain(table["day"])
-        if not pa.types.is_integer(days.type):
-            raise type_error(source, "day", "integer", days.type)
-        no_nulls(days, source, "day")
-        day_np = days.to_numpy(zero_copy_only=False).astype(np.int64)
-        bad = (day_np < 0) | (day_np >= horizon)
-        if bad.any():
-            raise InputError(source, f"day must be in 0..{horizon - 1} (horizon_days = "
-                             f"{horizon})", key="column 'day'",
-                             examples=np.unique(day_np[bad])[:3].tolist())
-        day = day_np.astype(np.int16)
-    kpis: dict[str, np.ndarray] = {}
-    for col in table.column_names:
-        if col in ("customer_id", "action_id", "day"):
-            continue
-        values = plain(table[col])
-        if not is_number(values.type):
-            raise type_error(source, col, "float (a KPI)", values.type)
-        array = values.to_numpy(zero_copy_only=False).astype(np.float64)
-        bad = ~np.isfinite(array)
-        if bad.any():
-            rows = np.flatnonzero(bad)[:3]
-            ids = table["customer_id"]
-            raise InputError(source, f"{int(bad.sum())} NaN, infinite or null KPI value(s)",
-                             key=f"column '{col}'",
-                             examples=[(ids[int(r)].as_py(), table["action_id"][int(r)].as_py())
-                                       for r in rows])
-        kpis[col] = array
-    n_act = len(actions)
-    key = cust.astype(np.int64) * n_act + act
-    if day is not None:
-        key = key * horizon + day
-    order = np.argsort(key, kind="stable")
-    sorted_key = key[order]
-    dup = np.flatnonzero(sorted_key[1:] == sorted_key[:-1])
-    if len(dup):
-        rows = order[dup[:3]]
-        cols = ["customer_id", "action_id"] + (["day"] if day is not None else [])
-        raise InputError(source, f"{len(dup)} duplicate key(s) ({', '.join(cols)}); each "
-                         "key must appear once", key="key",
-                         examples=[tuple(table[c][int(r)].as_py() for c in cols) for r in rows])
-    return Scores(
-        customer=cust[order],
-        action=act[order],
-        day=None if day is None else day[order],
-        kpis={k: v[order] for k, v in kpis.items()},
-    )
 
 
 def _load_history(path: Path | None, cust_ids: pa.Array, actions: pd.DataFrame,
@@ -468,31 +379,46 @@ def _check_condition_type(column: pd.Series, cond: Condition, at: str, source: s
 
 def quantity_source(s: Scenario, name: str, path: str = "quantity") -> tuple[str, str]:
     """Where a quantity comes from: ('contacts', ''), ('kpi', col) or ('action', col)."""
+    return resolve_quantity(name, s.scores.columns, s.actions, s.policy.source, path)
+
+
+def resolve_quantity(name: str, kpis: tuple[str, ...], actions: pd.DataFrame, source: str,
+                     path: str = "quantity") -> tuple[str, str]:
+    """`quantity_source` before the scores are loaded (only their column names known)."""
     if name == CONTACTS:
         return "contacts", ""
     if name.startswith("score."):
         col = name[len("score."):]
-        if col in s.scores.kpis:
+        if col in kpis:
             return "kpi", col
     elif name.startswith("action."):
         col = name[len("action."):]
-        if col in s.actions.columns and _numeric(s.actions[col]):
+        if col in actions.columns and _numeric(actions[col]):
             return "action", col
     else:
-        in_kpis = name in s.scores.kpis
-        in_actions = name in s.actions.columns and _numeric(s.actions[name])
+        in_kpis = name in kpis
+        in_actions = name in actions.columns and _numeric(actions[name])
         if in_kpis and in_actions:
-            raise InputError(s.policy.source, f"'{name}' is both a KPI and an action column; "
+            raise InputError(source, f"'{name}' is both a KPI and an action column; "
                              f"write score.{name} or action.{name}", key=path)
         if in_kpis:
             return "kpi", name
         if in_actions:
             return "action", name
-    options = set(s.scores.kpis) | {CONTACTS} | {
-        c for c in s.actions.columns if _numeric(s.actions[c])}
-    raise InputError(s.policy.source, "names no quantity (a KPI column of scores, a numeric "
+    options = set(kpis) | {CONTACTS} | {c for c in actions.columns if _numeric(actions[c])}
+    raise InputError(source, "names no quantity (a KPI column of scores, a numeric "
                      "column of actions, or 'contacts')", key=path, examples=(name,),
                      hint=_did_you_mean(name, options))
+
+
+def _kpis_used(policy: Policy, kpis: tuple[str, ...], actions: pd.DataFrame) -> set[str]:
+    """The KPI columns the policy sums: the only ones the solve keeps in memory."""
+    used = set()
+    for path, name in policy.quantities():
+        source, col = resolve_quantity(name, kpis, actions, policy.source, path)
+        if source == "kpi":
+            used.add(col)
+    return used
 
 
 def _numeric(column: pd.Series) -> bool:

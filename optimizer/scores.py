@@ -1,0 +1,274 @@
+"""Stream `scores.parquet` into compact arrays, batch by batch.
+
+The score table is the one input that grows with customers × actions (250 million rows for
+10 million customers × 50 actions), so it is never read whole: batches of about a million
+rows are validated, their ids turned into dense indices, and written into preallocated
+arrays. Every KPI column is checked, but only the columns the policy uses stay in memory,
+in the precision they are stored in (float32 stays float32); the plan writer reads the
+others back for the chosen rows only (`Scores.values`).
+
+Rows end sorted by (customer, action[, day]). Files written in that order (the usual case:
+models score customer by customer) are recognised while streaming and need no sort at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from optimizer.columns import is_integer_type, is_number, is_string, plain, type_error
+from optimizer.errors import InputError, closest
+
+SOURCE = "scores.parquet"
+KEYS = ("customer_id", "action_id", "day")
+BATCH_ROWS = 1 << 20
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Eligible score rows: dense customer/action indices, optional day, KPI arrays."""
+
+    customer: np.ndarray  # int32
+    action: np.ndarray  # int32
+    day: np.ndarray | None  # int16, or None when each row holds for every day
+    kpis: dict[str, np.ndarray]  # the KPI columns the policy uses, float32 or float64
+    columns: tuple[str, ...] = ()  # every KPI column of the file, in file order
+    path: Path | None = None
+    file_row: np.ndarray | None = None  # file row of each (sorted) row; None: the same
+
+    def __len__(self) -> int:
+        return len(self.customer)
+
+    def values(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """Every KPI column at the given (sorted-order) rows, as float64 in file order; the
+        columns not kept in memory are read back from the file in one streaming pass."""
+        out = {name: self.kpis[name][rows].astype(np.float64)
+               for name in self.columns if name in self.kpis}
+        missing = [name for name in self.columns if name not in self.kpis]
+        if missing and self.path is not None:
+            read = _gather(self.path, missing, rows if self.file_row is None
+                           else self.file_row[rows])
+            out |= {name: values.astype(np.float64) for name, values in read.items()}
+        return {name: out[name] for name in self.columns}
+
+
+def kpi_columns(path: Path) -> tuple[str, ...]:
+    """The KPI column names of a score file (everything but the key columns)."""
+    return tuple(n for n in _dataset(path).schema.names if n not in KEYS)
+
+
+def load_scores(path: Path, customers: pd.Index, actions: pd.Index, horizon: int,
+                keep: set[str]) -> Scores:
+    """Validate and load the score table; `customers`/`actions` are the sorted id indices."""
+    dataset = _dataset(path)
+    schema = dataset.schema
+    _check_schema(schema, customers)
+    has_day = "day" in schema.names
+    kpis = [n for n in schema.names if n not in KEYS]
+    n_rows = dataset.count_rows()
+    customer = np.empty(n_rows, dtype=np.int32)
+    action = np.empty(n_rows, dtype=np.int32)
+    day = np.empty(n_rows, dtype=np.int16) if has_day else None
+    kept = {name: np.empty(n_rows, dtype=_kpi_dtype(schema.field(name).type))
+            for name in kpis if name in keep}
+    n_act = len(actions)
+    last_key = -1
+    in_order = True
+    offset = 0
+    for batch in _batches(dataset, list(schema.names)):
+        size = batch.num_rows
+        part = slice(offset, offset + size)
+        ids = batch.column("customer_id")
+        customer[part] = _indices(ids, customers, "customer_id", "customers.parquet", offset)
+        action[part] = _indices(batch.column("action_id"), actions, "action_id",
+                                "actions.parquet", offset)
+        key = customer[part].astype(np.int64) * n_act + action[part]
+        if day is not None:
+            day[part] = _days(batch.column("day"), horizon, offset)
+            key = key * horizon + day[part]
+        for name in kpis:
+            values = _kpi(batch, name)
+            if name in kept:
+                kept[name][part] = values
+        if in_order and size:
+            in_order = bool(key[0] > last_key and (key[1:] > key[:-1]).all())
+            last_key = int(key[-1])
+        offset += size
+    scores = Scores(customer, action, day, kept, tuple(kpis), Path(path))
+    return scores if in_order else _sorted(scores, n_act, horizon)
+
+
+# --- reading -------------------------------------------------------------------------------
+
+def _dataset(path: Path) -> ds.Dataset:
+    try:
+        return ds.dataset(path, format="parquet", partitioning="hive")
+    except (OSError, pa.ArrowException) as exc:
+        raise InputError(SOURCE, f"cannot be read as Parquet: {exc}") from None
+
+
+def _batches(dataset: ds.Dataset, columns: list[str]) -> Iterator[pa.RecordBatch]:
+    """The table's batches in file order (the same order on every pass)."""
+    try:
+        yield from dataset.scanner(columns=columns, batch_size=BATCH_ROWS).to_batches()
+    except (OSError, pa.ArrowException) as exc:
+        raise InputError(SOURCE, f"cannot be read as Parquet: {exc}") from None
+
+
+def _gather(path: Path, names: list[str], file_rows: np.ndarray) -> dict[str, np.ndarray]:
+    """Columns `names` at the given file rows (any order), in one streaming pass."""
+    if not len(file_rows):
+        return {name: np.empty(0) for name in names}
+    order = np.argsort(file_rows, kind="stable")
+    wanted = file_rows[order]
+    out: dict[str, np.ndarray] = {}
+    offset = 0
+    for batch in _batches(_dataset(path), names):
+        lo, hi = np.searchsorted(wanted, [offset, offset + batch.num_rows])
+        if hi > lo:
+            local = wanted[lo:hi] - offset
+            for name in names:
+                column = plain(batch.column(name)).to_numpy(zero_copy_only=False)
+                if name not in out:
+                    out[name] = np.empty(len(file_rows), dtype=column.dtype)
+                out[name][order[lo:hi]] = column[local]
+        offset += batch.num_rows
+    return out
+
+
+# --- checks --------------------------------------------------------------------------------
+
+def _check_schema(schema: pa.Schema, customers: pd.Index) -> None:
+    for col in ("customer_id", "action_id"):
+        if col not in schema.names:
+            guess = closest(col, schema.names)
+            raise InputError(SOURCE, "required column is missing", key=f"column '{col}'",
+                             hint=f"found '{guess}'" if guess else
+                             f"columns present: {', '.join(schema.names)}")
+    cust_type = _value_type(schema.field("customer_id").type)
+    want_int = pd.api.types.is_integer_dtype(customers.dtype)
+    if not (is_integer_type(cust_type) if want_int else is_string(cust_type)):
+        expected = pa.int64() if want_int else pa.string()
+        raise type_error(SOURCE, "customer_id", f"the type of customers.parquet's customer_id "
+                         f"({expected})", cust_type)
+    act_type = _value_type(schema.field("action_id").type)
+    if not is_string(act_type):
+        raise type_error(SOURCE, "action_id", "the type of actions.parquet's action_id "
+                         "(string)", act_type)
+    if "day" in schema.names and not is_integer_type(_value_type(schema.field("day").type)):
+        raise type_error(SOURCE, "day", "integer", _value_type(schema.field("day").type))
+    for name in schema.names:
+        if name not in KEYS and not is_number(_value_type(schema.field(name).type)):
+            raise type_error(SOURCE, name, "float (a KPI)", _value_type(schema.field(name).type))
+
+
+def _value_type(t: pa.DataType) -> pa.DataType:
+    return t.value_type if pa.types.is_dictionary(t) else t
+
+
+def _kpi_dtype(t: pa.DataType) -> np.dtype:
+    """float32 columns stay float32 (half the memory, no precision lost); others float64."""
+    t = _value_type(t)
+    return np.dtype(np.float32) if t in (pa.float16(), pa.float32()) else np.dtype(np.float64)
+
+
+def _null_rows(array: pa.Array, col: str, offset: int) -> None:
+    if array.null_count:
+        rows = np.flatnonzero(np.asarray(array.is_null()))[:3] + offset
+        raise InputError(SOURCE, f"{array.null_count} null value(s) where none are allowed",
+                         key=f"column '{col}'", examples=[f"row {r}" for r in rows])
+
+
+def _indices(column: pa.Array, universe: pd.Index, col: str, target: str,
+             offset: int) -> np.ndarray:
+    """Dense indices of a batch's ids in the sorted id index; unknown ids are an error.
+
+    Score files repeat each id many times in a row, so the ids are dictionary-encoded first
+    and only the distinct ones are looked up."""
+    array = plain(column)
+    _null_rows(array, col, offset)
+    if is_string(array.type):
+        encoded = array.cast(pa.string()).dictionary_encode()
+        distinct = encoded.dictionary.to_numpy(zero_copy_only=False)
+        codes = encoded.indices.to_numpy(zero_copy_only=False)
+        found = universe.get_indexer(distinct)
+        index = found[codes]
+        missing = distinct[found < 0]
+    else:
+        values = array.to_numpy(zero_copy_only=False).astype(np.int64)
+        index = universe.get_indexer(values)
+        missing = pd.unique(values[index < 0])
+    if len(missing):
+        raise InputError(SOURCE, f"{len(missing)} id(s) not found in {target}",
+                         key=f"column '{col}'", examples=[_py(v) for v in missing[:3]])
+    return index.astype(np.int32)
+
+
+def _py(value: object) -> object:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _days(column: pa.Array, horizon: int, offset: int) -> np.ndarray:
+    array = plain(column)
+    _null_rows(array, "day", offset)
+    days = array.to_numpy(zero_copy_only=False).astype(np.int64)
+    bad = (days < 0) | (days >= horizon)
+    if bad.any():
+        raise InputError(SOURCE, f"day must be in 0..{horizon - 1} (horizon_days = {horizon})",
+                         key="column 'day'", examples=np.unique(days[bad])[:3].tolist())
+    return days.astype(np.int16)
+
+
+def _kpi(batch: pa.RecordBatch, name: str) -> np.ndarray:
+    array = plain(batch.column(name))
+    values = array.to_numpy(zero_copy_only=False)
+    if not np.issubdtype(values.dtype, np.floating):
+        values = values.astype(np.float64)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        rows = np.flatnonzero(bad)[:3]
+        ids, acts = batch.column("customer_id"), batch.column("action_id")
+        raise InputError(SOURCE, f"{int(bad.sum())} NaN, infinite or null KPI value(s)",
+                         key=f"column '{name}'",
+                         examples=[(ids[int(r)].as_py(), acts[int(r)].as_py()) for r in rows])
+    return values
+
+
+# --- ordering ------------------------------------------------------------------------------
+
+def _sorted(s: Scores, n_act: int, horizon: int) -> Scores:
+    """Sort rows by (customer, action[, day]); a repeated key is an error."""
+    key = s.customer.astype(np.int64) * n_act + s.action
+    if s.day is not None:
+        key = key * horizon + s.day
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    del key
+    dup = np.flatnonzero(sorted_key[1:] == sorted_key[:-1])
+    if len(dup):
+        rows = order[dup[:3]]
+        cols = ["customer_id", "action_id"] + (["day"] if s.day is not None else [])
+        raise InputError(SOURCE, f"{len(dup)} duplicate key(s) ({', '.join(cols)}); each "
+                         "key must appear once", key="key",
+                         examples=_key_examples(s, rows, cols))
+    return Scores(
+        customer=s.customer[order],
+        action=s.action[order],
+        day=None if s.day is None else s.day[order],
+        kpis={k: v[order] for k, v in s.kpis.items()},
+        columns=s.columns,
+        path=s.path,
+        file_row=order,
+    )
+
+
+def _key_examples(s: Scores, rows: np.ndarray, cols: list[str]) -> list[tuple]:
+    assert s.path is not None
+    values = _gather(s.path, cols, rows)
+    return [tuple(_py(values[c][i]) for c in cols) for i in range(len(rows))]
