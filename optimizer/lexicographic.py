@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from optimizer.problem import LinearRow, Problem
+from optimizer.problem import LinearRow, Problem, weighted_sum
 from optimizer.result import LevelResult, PlanResult, Termination
 from optimizer.solvers.base import Solver, SolveRequest
 
@@ -63,7 +63,7 @@ def solve_lexicographic(problem: Problem, solver: Solver, *, time_limit: float,
     assert x is not None
     chosen = x > 0.5
     results = tuple(
-        LevelResult(name, float(np.dot(problem.levels[k].values, chosen)), value, bound, term,
+        LevelResult(name, weighted_sum(problem.levels[k].values, chosen), value, bound, term,
                     secs, its)
         for k, (name, value, bound, term, secs, its) in enumerate(levels)
     )

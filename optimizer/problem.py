@@ -24,6 +24,14 @@ Sense = Literal["<=", ">="]
 RowKind = Literal["limit", "floor", "level"]
 
 
+def weighted_sum(values: np.ndarray, x: np.ndarray) -> float:
+    """sum(values * x) accumulated in float64 whatever the storage dtype (float32 values
+    over millions of triples would lose digits in a float32 dot product)."""
+    if x.dtype == bool:
+        return float(values[x].sum(dtype=np.float64))
+    return float(np.dot(values.astype(np.float64, copy=False), x.astype(np.float64, copy=False)))
+
+
 @dataclass(frozen=True)
 class Triples:
     """Eligible triples sorted by (customer, day, action); `row` points into the scores."""
@@ -45,14 +53,14 @@ class LinearRow:
     kind: RowKind
     sense: Sense
     rhs: float
-    index: np.ndarray  # int64 triple indices
-    coef: np.ndarray  # float64
+    index: np.ndarray  # triple indices (int32 when they fit)
+    coef: np.ndarray  # float32 when that holds the quantity exactly, else float64
     day: int | None = None
     policy_name: str = ""
 
     def activity(self, chosen: np.ndarray) -> float:
         """The row's value for a 0/1 (or fractional) vector over the triples."""
-        return float(np.dot(self.coef, chosen[self.index]))
+        return weighted_sum(self.coef, chosen[self.index])
 
 
 @dataclass(frozen=True)
@@ -62,7 +70,7 @@ class CoverageRow:
     name: str
     need: int
     group_size: int
-    index: np.ndarray  # int64 triples that count (customer in the group, action matches)
+    index: np.ndarray  # triples that count (customer in the group, action matches)
     min_share: float
 
     def covered(self, chosen: np.ndarray, customer: np.ndarray) -> int:
@@ -109,7 +117,7 @@ class ConflictSpec:
 @dataclass(frozen=True)
 class Level:
     name: str
-    values: np.ndarray  # float64 per triple
+    values: np.ndarray  # per triple: float32 when exact, else float64
     tolerance: float
 
 
@@ -160,13 +168,11 @@ def build_problem(s: Scenario) -> Problem:
     for conflict in policy.conflicts:
         allowed &= ~_blocked_by_history(s, masks, conflict.first, conflict.then,
                                         conflict.within_days, triples)
-    triples = _take(triples, np.flatnonzero(allowed))
+    triples = _take(triples, allowed)
+    del allowed
 
-    levels = tuple(
-        Level(o.name, sum((w * _quantity(s, q, triples) for q, w in o.weights),
-                          start=np.zeros(len(triples))), o.tolerance)
-        for o in policy.objectives
-    )
+    levels = tuple(Level(o.name, _level_values(s, o.weights, triples), o.tolerance)
+                   for o in policy.objectives)
     rows: list[LinearRow] = []
     for lim in policy.limits:
         rows += _global_rows(s, masks, triples, lim.name, "limit", "<=", lim.where,
@@ -182,7 +188,7 @@ def build_problem(s: Scenario) -> Problem:
         size = int(group.sum())
         counts = group[triples.customer] & masks.action(fl.where)[triples.action]
         coverage.append(CoverageRow(fl.name, math.ceil(fl.min_share * size - 1e-9), size,
-                                    np.flatnonzero(counts), fl.min_share))
+                                    _positions(counts), fl.min_share))
     caps = tuple(_cap_spec(s, masks, triples, cap.name, cap.where, cap.max, cap.window_days,
                            warnings) for cap in policy.caps)
     conflicts = tuple(ConflictSpec(c.name, c.within_days, *_conflict_masks(masks, triples,
@@ -237,31 +243,55 @@ class _Masks:
 
 
 def _expand_days(s: Scenario) -> Triples:
+    """Score rows × days, sorted by (customer, day, action); no copy or sort when the score
+    rows already are in that order (one day, or one row per day in key order)."""
     sc = s.scores
     n = len(sc)
+    index = np.int32 if n * s.horizon < 2**31 else np.int64
+    if sc.day is None and s.horizon == 1:  # scores are sorted by (customer, action)
+        return Triples(sc.customer, sc.action, np.zeros(n, dtype=np.int16),
+                       np.arange(n, dtype=index))
     if sc.day is None:
         horizon = s.horizon
-        row = np.tile(np.arange(n, dtype=np.int64), horizon)
+        row = np.tile(np.arange(n, dtype=index), horizon)
         day = np.repeat(np.arange(horizon, dtype=np.int16), n)
     else:
-        row = np.arange(n, dtype=np.int64)
+        row = np.arange(n, dtype=index)
         day = sc.day
     cust, act = sc.customer[row], sc.action[row]
     order = np.lexsort((act, day, cust))
     return Triples(cust[order], act[order], day[order], row[order])
 
 
-def _take(t: Triples, idx: np.ndarray) -> Triples:
-    return Triples(t.customer[idx], t.action[idx], t.day[idx], t.row[idx])
+def _take(t: Triples, keep: np.ndarray) -> Triples:
+    """The triples where the bool mask `keep` holds (all of them: the same object)."""
+    if keep.all():
+        return t
+    return Triples(t.customer[keep], t.action[keep], t.day[keep], t.row[keep])
 
 
 def _quantity(s: Scenario, name: str, t: Triples) -> np.ndarray:
+    """A quantity per triple: float32 when that holds it exactly (float32 KPIs, contacts),
+    float64 otherwise."""
     source, col = quantity_source(s, name)
     if source == "contacts":
-        return np.ones(len(t))
+        return np.ones(len(t), dtype=np.float32)
     if source == "kpi":
-        return s.scores.kpis[col][t.row].astype(np.float64)
-    return s.actions[col].to_numpy(np.float64)[t.action]
+        return s.scores.kpis[col][t.row]
+    per_action = s.actions[col].to_numpy(np.float64)
+    if (per_action.astype(np.float32) == per_action).all():
+        per_action = per_action.astype(np.float32)
+    return per_action[t.action]
+
+
+def _level_values(s: Scenario, weights: tuple[tuple[str, float], ...], t: Triples) -> np.ndarray:
+    """Sum of weight × quantity; a lone quantity of weight 1 keeps its own dtype."""
+    if len(weights) == 1 and weights[0][1] == 1.0:
+        return _quantity(s, weights[0][0], t)
+    total = np.zeros(len(t))
+    for name, weight in weights:
+        total += weight * _quantity(s, name, t)
+    return total
 
 
 def _global_rows(s: Scenario, masks: _Masks, t: Triples, name: str, kind: RowKind,
@@ -271,14 +301,20 @@ def _global_rows(s: Scenario, masks: _Masks, t: Triples, name: str, kind: RowKin
     # a triple with a zero coefficient does not touch the row: leave it out
     match = masks.customer(where)[t.customer] & masks.action(where)[t.action] & (values != 0)
     if per == "horizon":
-        idx = np.flatnonzero(match)
+        idx = _positions(match)
         return [LinearRow(name, kind, sense, rhs, idx, values[idx], None, name)]
     rows = []
     for d, date in enumerate(s.dates()):
-        idx = np.flatnonzero(match & (t.day == d))
+        idx = _positions(match & (t.day == d))
         rows.append(LinearRow(f"{name} [{date.isoformat()}]", kind, sense, rhs, idx,
                               values[idx], d, name))
     return rows
+
+
+def _positions(mask: np.ndarray) -> np.ndarray:
+    """Indices where a mask holds, int32 when they fit (half the memory at scale)."""
+    idx = np.flatnonzero(mask)
+    return idx.astype(np.int32) if len(mask) < 2**31 else idx
 
 
 def _blocked_by_history(s: Scenario, masks: _Masks, first: Where, then: Where, lag: int,

@@ -33,6 +33,7 @@ from optimizer.problem import (
     LinearRow,
     Problem,
     Triples,
+    weighted_sum,
 )
 from optimizer.result import SolveResult, Termination
 from optimizer.solvers.base import SolveRequest, register
@@ -288,7 +289,7 @@ def restrict(problem: Problem, rows: list[LinearRow], free: np.ndarray,
     sub_rows = []
     for row in rows:
         inside = keep[row.index]
-        done = float(np.dot(row.coef[~inside], fixed_x[row.index[~inside]]))
+        done = weighted_sum(row.coef[~inside], fixed_x[row.index[~inside]])
         sub_rows.append(replace(row, rhs=row.rhs - done, index=remap[row.index[inside]],
                                 coef=row.coef[inside]))
     cov_rows = []
@@ -377,7 +378,7 @@ class Decomposition:
                           deadline=start + 0.85 * request.time_limit)
         if repaired is not None:
             plan = lag.to_triples(repaired)
-            candidates.append((float(np.dot(request.objective, plan)), plan))
+            candidates.append((weighted_sum(request.objective, plan), plan))
         left = request.time_limit - (time.perf_counter() - start)
         if not candidates:
             if problem.size > self.polish_triples or left < 1.0:
@@ -399,7 +400,7 @@ class Decomposition:
         if result.x is not None:
             polished = plan & ~free[problem.triples.customer]
             polished[idx] = result.x > 0.5
-            polished_value = float(np.dot(request.objective, polished))
+            polished_value = weighted_sum(request.objective, polished)
             if polished_value > value:
                 return polished, polished_value
         if not np.isfinite(value):
