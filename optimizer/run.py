@@ -5,6 +5,7 @@ The CLI is a thin layer over `run_scenario`; everything here is usable from Pyth
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from collections.abc import Callable
@@ -74,18 +75,30 @@ def solve_scenario(scenario: Scenario, options: RunOptions,
                    progress: Callable[[str], None] = lambda _: None
                    ) -> tuple[Problem, PlanResult]:
     """Compile and solve; raise NoPlanError (with the diagnosis) when there is no plan."""
-    start = time.perf_counter()
+    problem = compile_scenario(scenario, progress)
+    return problem, solve_problem(problem, options, progress)
+
+
+def compile_scenario(scenario: Scenario,
+                     progress: Callable[[str], None] = lambda _: None) -> Problem:
     problem = build_problem(scenario)
     progress(f"compiled {problem.size:,} eligible contacts, {len(problem.rows)} global "
              f"row(s), {len(problem.coverage)} coverage floor(s), {len(problem.caps)} cap(s), "
              f"{len(problem.conflicts)} conflict(s)")
+    return problem
+
+
+def solve_problem(problem: Problem, options: RunOptions,
+                  progress: Callable[[str], None] = lambda _: None) -> PlanResult:
+    """Solve the levels; raise NoPlanError (with the diagnosis) when there is no plan."""
+    start = time.perf_counter()
     solver = get_solver(choose_solver(problem, options.solver))
     progress(f"solving {len(problem.levels)} objective level(s) with {solver.name}, time limit "
              f"{options.time_limit:g} s")
     result = solve_lexicographic(problem, solver, time_limit=options.time_limit,
                                  relative_gap=options.relative_gap)
     if result.chosen is not None:
-        return problem, result
+        return result
     if result.termination == Termination.INFEASIBLE:
         progress("no plan satisfies every hard constraint; looking for the smallest moves")
         left = max(options.time_limit - (time.perf_counter() - start), 5.0)
@@ -109,7 +122,10 @@ def run_scenario(directory: Path, out: Path, *, run_date: dt.date,
     scenario = load_scenario(directory, run_date=run_date, policy_path=policy_path)
     progress(f"loaded {len(scenario.customers):,} customers, {len(scenario.actions):,} actions, "
              f"{len(scenario.scores):,} score rows, {len(scenario.history):,} history rows")
-    problem, result = solve_scenario(scenario, options, progress)
+    problem = compile_scenario(scenario, progress)
+    # the compiled problem holds what the solve needs; the plan's KPIs are read back later
+    scenario = dataclasses.replace(scenario, scores=scenario.scores.detached())
+    result = solve_problem(problem, options, progress)
     assert result.chosen is not None
     plan = plan_table(scenario, problem, result.chosen)
     summary = summary_dict(scenario, problem, result, seconds=time.perf_counter() - start,

@@ -30,7 +30,7 @@ from optimizer.columns import (
 from optimizer.errors import InputError, closest
 from optimizer.filters import BoundWhere, column_name
 from optimizer.policy import Condition, Policy, Where, load_policy
-from optimizer.scores import Scores, kpi_columns, load_scores
+from optimizer.scores import Scores, SortedIds, kpi_columns, load_scores
 
 CONTACTS = "contacts"
 TABLES = ("customers", "actions", "scores", "history")
@@ -98,8 +98,8 @@ def load_scenario(
     customers, cust_ids = _load_customers(paths["customers"])
     actions = _load_actions(paths["actions"])
     used = _kpis_used(policy, kpi_columns(paths["scores"]), actions)
-    scores = load_scores(paths["scores"], pd.Index(cust_ids.to_numpy(zero_copy_only=False)),
-                         pd.Index(actions["action_id"].to_numpy(dtype=object)),
+    scores = load_scores(paths["scores"], SortedIds(cust_ids),
+                         SortedIds(pa.array(actions["action_id"].to_numpy(), type=pa.string())),
                          policy.horizon_days, used)
     history, dropped = _load_history(paths["history"], cust_ids, actions, run_date)
 
@@ -116,6 +116,8 @@ def load_scenario(
     )
     _bind_policy(scenario)
     return scenario
+
+
 
 
 def _with_horizon(policy: Policy, horizon: int) -> Policy:

@@ -14,6 +14,7 @@ Every step is one array operation over all customers at once.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +22,7 @@ import numpy as np
 from optimizer.problem import CapSpec, Problem
 
 NEG = -np.inf
+ValuesAt = Callable[[int, int], np.ndarray]  # reduced values of positions [lo, hi)
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,17 @@ def one_contact_a_day(problem: Problem) -> bool:
     )
 
 
+def stateful_caps(problem: Problem) -> list[CapSpec]:
+    """Caps the day program must track. With one contact a day, a one-day cap only forbids
+    its actions where no room is left; so does any cap when the horizon is a single day."""
+    if problem.horizon == 1:
+        return []
+    return [c for c in problem.caps if c.window > 1]
+
+
+CHUNK = 1 << 18  # positions per evaluation chunk: the chunk's arrays stay in cache
+
+
 class DayChoiceOracle:
     """Solves all customers' subproblems exactly for given reduced values and bonuses."""
 
@@ -56,10 +69,9 @@ class DayChoiceOracle:
         if not one_contact_a_day(problem):
             raise ValueError("the day-choice oracle needs a one-contact-a-day cap")
         n_states = 1
-        for cap in problem.caps:
-            if cap.window > 1:
-                n_states *= (min(cap.max, problem.horizon) + 1 if cap.window >= problem.horizon
-                             else 1 << (cap.window - 1))
+        for cap in stateful_caps(problem):
+            n_states *= (min(cap.max, problem.horizon) + 1 if cap.window >= problem.horizon
+                         else 1 << (cap.window - 1))
         for conflict in problem.conflicts:
             if conflict.lag >= 1 and problem.horizon > 1:
                 n_states *= _conflict_radix(conflict.lag, problem.horizon)
@@ -73,13 +85,12 @@ class DayChoiceOracle:
         self.n = problem.n_customers
         self.horizon = h = problem.horizon
         self.size = len(t)
+        self.caps: list[CapSpec] = stateful_caps(problem)
         allowed = np.ones(len(t), dtype=bool)
-        for cap in problem.caps:  # a one-day cap with no room left forbids its triples
-            if cap.window == 1:
+        for cap in problem.caps:  # a cap the program does not track forbids where it is full
+            if not any(cap is c for c in self.caps):
                 allowed &= ~(cap.counts & (cap.left[t.customer, t.day] == 0))
-        self.allowed = allowed
         # multi-day caps, conflicts that reach another day, and coverage sets give the bits
-        self.caps: list[CapSpec] = [c for c in problem.caps if c.window > 1]
         self.conflicts = [c for c in problem.conflicts if c.lag >= 1 and h > 1]
         bits = [c.counts for c in self.caps]
         bits += [m for c in self.conflicts for m in (c.first, c.then)]
@@ -88,37 +99,62 @@ class DayChoiceOracle:
             mask[cov.index] = True
             bits.append(mask)
         self.n_coverage = len(problem.coverage)
-        signature = np.zeros(len(t), dtype=np.int64)
+        signature = np.zeros(len(t), dtype=np.int32 if len(bits) < 31 else np.int64)
         for j, mask in enumerate(bits):
-            signature |= mask.astype(np.int64) << j
-        classes, klass = np.unique(signature, return_inverse=True)
+            signature |= mask.astype(signature.dtype) << j
+        if len(bits) <= 16:  # few bits: classes by counting, no sort of the triples
+            classes = np.flatnonzero(np.bincount(signature, minlength=1 << len(bits)))
+            lookup = np.zeros(1 << len(bits), dtype=np.int32)
+            lookup[classes] = np.arange(len(classes), dtype=np.int32)
+            klass = lookup[signature]
+        else:
+            classes, klass = np.unique(signature, return_inverse=True)
+        del signature
         self.class_bits = [[bool(c >> j & 1) for j in range(len(bits))] for c in classes]
         self.n_classes = len(classes)
-        self.klass = klass.astype(np.int32)
+        klass = klass.astype(np.int32)
         self._build_states()
-        # group triples by (customer, day, class) once; each evaluation is a segment max
-        key = (t.customer.astype(np.int64) * h + t.day) * self.n_classes + self.klass
-        key = np.where(allowed, key, -1)
-        order = np.argsort(key, kind="stable")
-        order = order[key[order] >= 0]
+        # group triples by (customer, day, class) once; each evaluation is a segment max.
+        # Triples come sorted by (customer, day, action): when the class never decreases
+        # within a (customer, day), that order already groups them and no sort is needed.
+        same = (t.customer[1:] == t.customer[:-1]) & (t.day[1:] == t.day[:-1])
+        in_order = bool((~same | (klass[1:] >= klass[:-1])).all())
+        del same
+        if in_order:  # keep every triple; forbidden ones are priced -inf at evaluation
+            order = None
+            self.blocked = np.flatnonzero(~allowed)
+            cust, day, cls = t.customer, t.day, klass
+        else:
+            key = (t.customer.astype(np.int64) * h + t.day) * self.n_classes + klass
+            key = np.where(allowed, key, -1)
+            order = np.argsort(key, kind="stable")
+            order = order[key[order] >= 0]
+            del key
+            self.blocked = np.zeros(0, dtype=np.int64)
+            cust, day, cls = t.customer[order], t.day[order], klass[order]
+        del allowed
+        # the oracle's positions: None when they are the problem's triples, in order
         self.order = order
-        sorted_key = key[order]
-        starts = np.flatnonzero(np.concatenate([[True], sorted_key[1:] != sorted_key[:-1]]))
+        self.size = len(t) if order is None else len(order)
+        new_group = np.ones(self.size, dtype=bool)
+        new_group[1:] = (cust[1:] != cust[:-1]) | (day[1:] != day[:-1]) | (cls[1:] != cls[:-1])
+        starts = np.flatnonzero(new_group)
+        del new_group, cust, day, cls
         self.starts = starts
-        sizes = np.diff(np.concatenate([starts, [len(order)]]))
-        self.singletons = bool((sizes == 1).all())
-        self.group_of = None if self.singletons else np.repeat(
-            np.arange(len(starts), dtype=np.int64), sizes)
-        first = order[starts]
+        self.sizes = np.diff(np.append(starts, self.size))
+        self._offsets = np.arange(int(self.sizes.max(initial=0)) + CHUNK, dtype=np.int32)
+        self.singletons = bool((self.sizes == 1).all())
+        first = starts if order is None else order[starts]
         cells = self.n * self.horizon * self.n_classes
         self._dense = np.full(cells, NEG)
         self._where = np.full(cells, -1, dtype=np.int64)
         # dense slot of each group in (day, class, customer) layout: one contiguous row per
         # (day, class), so the DP reads whole customer vectors
-        self.slot = ((t.day[first].astype(np.int64) * self.n_classes + self.klass[first])
+        self.slot = ((t.day[first].astype(np.int64) * self.n_classes + klass[first])
                      * self.n + t.customer[first])
-        if self.singletons:
-            self._where[self.slot] = np.arange(len(order))
+        # evaluation chunks: about CHUNK positions each, cut at group starts
+        cut = np.searchsorted(starts, np.arange(0, self.size, CHUNK))
+        self.chunk_groups = np.unique(np.append(cut, len(starts)))
 
     # --- states and transitions (built once, customer-independent) --------------------------
 
@@ -199,27 +235,42 @@ class DayChoiceOracle:
 
     # --- evaluation -------------------------------------------------------------------------
 
-    def best_per_class(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Best reduced value and its position for each (customer, day, class); `values`
-        are the reduced values in this oracle's order (`self.order`)."""
+    def best_per_class(self, values: np.ndarray | ValuesAt) -> tuple[np.ndarray, np.ndarray]:
+        """Best reduced value and its position for each (customer, day, class).
+
+        `values` are the reduced values of this oracle's positions (`self.order`), or a function
+        giving them for positions [lo, hi): then they are made chunk by chunk and never
+        exist whole, so one evaluation reads the value data once."""
         dense, where = self._dense, self._where  # empty slots stay -inf / -1 for good
-        if self.singletons or not len(values):
-            dense[self.slot] = values
-        else:
-            best = np.maximum.reduceat(values, self.starts)
+        at = values if callable(values) else (lambda lo, hi: values[lo:hi])
+        n_pos = self.size
+        bounds = self.chunk_groups
+        for g0, g1 in itertools.pairwise(bounds.tolist()):
+            lo = int(self.starts[g0])
+            hi = int(self.starts[g1]) if g1 < len(self.starts) else n_pos
+            rv = at(lo, hi)
+            a, b = np.searchsorted(self.blocked, [lo, hi])
+            if b > a:
+                rv[self.blocked[a:b] - lo] = NEG
+            slots = self.slot[g0:g1]
+            if self.singletons:
+                dense[slots] = rv
+                where[slots] = np.arange(lo, hi)
+                continue
+            local = self.starts[g0:g1] - lo
+            best = np.maximum.reduceat(rv, local)
             # ties go to the first triple of the group: the lowest action index (determinism)
-            position = np.where(values == best[self.group_of], np.arange(len(values)),
-                                len(values))
-            first = np.minimum.reduceat(position, self.starts)
-            dense[self.slot] = best
-            where[self.slot] = first
+            offsets = self._offsets[: hi - lo]
+            hit = np.where(rv == np.repeat(best, self.sizes[g0:g1]), offsets, hi - lo)
+            dense[slots] = best
+            where[slots] = np.minimum.reduceat(hit, local) + lo
         shape = (self.horizon, self.n_classes, self.n)
         return dense.reshape(shape), where.reshape(shape)
 
-    def solve(self, rv: np.ndarray,
+    def solve(self, rv: np.ndarray | ValuesAt,
               bonus: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Per-customer optimal values and the chosen positions (bool mask, in this oracle's
-        order) for reduced values `rv` (in this order) and coverage bonuses (per floor)."""
+        """Per-customer optimal values and the chosen positions (sorted, in this oracle's
+        order) for reduced values `rv` (see `best_per_class`) and coverage bonuses."""
         best, where = self.best_per_class(rv)
         bonus = np.zeros(self.n_coverage) if bonus is None else bonus
         caps_left = [cap.left for cap in self.caps]
@@ -266,7 +317,7 @@ class DayChoiceOracle:
         rows = np.arange(self.n)
         final = value.argmax(axis=0)
         total = value[final, rows]
-        chosen = np.zeros(len(self.order), dtype=bool)
+        picked_positions = []
         state = final
         choice_of = np.array([tr.choice for tr in self.transitions], dtype=np.int64)
         source_of = np.array([tr.source for tr in self.transitions], dtype=np.int64)
@@ -274,6 +325,8 @@ class DayChoiceOracle:
             tid = back[d, state, rows]
             k = choice_of[tid]
             picked = k >= 0
-            chosen[where[d, k[picked], rows[picked]]] = True
+            picked_positions.append(where[d, k[picked], rows[picked]])
             state = source_of[tid]
+        chosen = np.sort(np.concatenate(picked_positions)) if picked_positions else np.zeros(
+            0, dtype=np.int64)
         return total, chosen

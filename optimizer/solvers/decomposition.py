@@ -37,9 +37,10 @@ from optimizer.problem import (
 )
 from optimizer.result import SolveResult, Termination
 from optimizer.solvers.base import SolveRequest, register
-from optimizer.solvers.daydp import DayChoiceOracle
+from optimizer.solvers.daydp import DayChoiceOracle, ValuesAt
 from optimizer.solvers.enumeration import EnumerationOracle
 from optimizer.solvers.repair import covered_customers, repair
+from optimizer.solvers.sampling import sample_problem, sampled_customers
 
 FEASIBILITY_TOL = 1e-7
 DEFAULT_GAP = 1e-4  # relative gap (0.01%) the decomposition aims for when none is asked
@@ -47,13 +48,17 @@ DEFAULT_GAP = 1e-4  # relative gap (0.01%) the decomposition aims for when none 
 
 @dataclass(frozen=True)
 class DualRows:
-    """Global rows in `a x <= b` form, each scaled so its largest |coefficient| is 1."""
+    """Global rows in `a x <= b` form, priced in scaled units (largest |coefficient| 1).
+
+    The coefficients stay the rows' own arrays (no scaled copy of hundreds of millions of
+    values): a scaled multiplier u on row r prices each triple at u * sign[r] / scale[r]
+    times the row's coefficient."""
 
     names: tuple[str, ...]
-    index: tuple[np.ndarray, ...]
-    coef: tuple[np.ndarray, ...]
-    rhs: np.ndarray
-    scale: np.ndarray  # original units per scaled unit (a_scaled = a / scale)
+    index: tuple[np.ndarray, ...]  # sorted positions
+    coef: tuple[np.ndarray, ...]  # the row's own coefficients (any float dtype)
+    rhs: np.ndarray  # scaled, in <= form
+    scale: np.ndarray  # original units per scaled unit
     sign: np.ndarray  # +1 for <= rows, -1 for >= rows
 
     @staticmethod
@@ -61,17 +66,27 @@ class DualRows:
         names, index, coef, rhs, scale, sign = [], [], [], [], [], []
         for row in rows:
             s = 1.0 if row.sense == "<=" else -1.0
-            a = s * row.coef
-            top = float(np.abs(a).max()) if len(a) else 1.0
+            top = float(np.abs(row.coef).max()) if len(row.coef) else 1.0
             top = top if top > 0 else 1.0
+            if len(row.index) > 1 and not (row.index[1:] > row.index[:-1]).all():
+                order = np.argsort(row.index, kind="stable")
+                row = replace(row, index=row.index[order], coef=row.coef[order])
             names.append(row.name)
             index.append(row.index)
-            coef.append(a / top)
+            coef.append(row.coef)
             rhs.append(s * row.rhs / top)
             scale.append(top)
             sign.append(s)
         return DualRows(tuple(names), tuple(index), tuple(coef), np.array(rhs, dtype=float),
                         np.array(scale, dtype=float), np.array(sign, dtype=float))
+
+    def prices(self, multipliers: np.ndarray) -> np.ndarray:
+        """Price per unit of each row's own coefficient (sign and scale folded in)."""
+        return multipliers * self.sign / self.scale
+
+    def scaled(self, raw: np.ndarray) -> np.ndarray:
+        """Row activities in the rows' own units → scaled <= form."""
+        return raw * self.sign / self.scale
 
 
 @dataclass(frozen=True)
@@ -81,9 +96,13 @@ class Evaluation:
     multipliers: np.ndarray  # rows then coverage floors
     dual: float
     subgradient: np.ndarray
-    x: np.ndarray  # bool per triple
+    x: np.ndarray | None  # bool per position; None in the cutting-plane history
     primal: float  # objective of x
     feasible: bool  # x keeps every global row
+
+    def cut(self) -> Evaluation:
+        """The same point without its plan: what the cutting-plane model keeps."""
+        return replace(self, x=None)
 
 
 def make_oracle(problem: Problem) -> DayChoiceOracle | EnumerationOracle:
@@ -109,97 +128,159 @@ def supports(problem: Problem) -> bool:
 
 
 class _Block:
-    """One block of customers: the oracle over its triples (the whole problem for now)."""
+    """One block of customers: the oracle over its positions (the whole problem for now).
+
+    `solve` is the map step: from the multipliers' reduced values to the block's
+    subproblem optima and chosen positions; the caller reduces the sums."""
 
     def __init__(self, oracle: DayChoiceOracle | EnumerationOracle) -> None:
         self.oracle = oracle
 
-    def solve(self, rv: np.ndarray, bonus: np.ndarray) -> tuple[float, np.ndarray]:
-        values, chosen = self.oracle.solve(rv, bonus)
-        return float(values.sum()), chosen
+    def solve(self, values: ValuesAt, size: int,
+              bonus: np.ndarray) -> tuple[float, np.ndarray]:
+        if isinstance(self.oracle, DayChoiceOracle):  # reads the values chunk by chunk
+            totals, chosen = self.oracle.solve(values, bonus)
+        else:
+            totals, chosen = self.oracle.solve(values(0, size), bonus)
+        return float(totals.sum()), chosen
 
 
 class Lagrangian:
     """The priced problem: evaluates the dual function at given multipliers.
 
-    Works in the oracle's order of the triples that can be chosen (`order`), so one
-    evaluation reads each array front to back; `to_triples` maps a plan back.
+    Works in the oracle's order of the triples that can be chosen (`order`; usually the
+    problem's own order, then nothing is copied), so one evaluation reads each array front
+    to back, once; `to_triples` maps a plan back.
     """
 
     def __init__(self, problem: Problem, objective: np.ndarray, rows: list[LinearRow]) -> None:
         self.problem = problem
         oracle = make_oracle(problem)
         self.order = oracle.order
-        position = np.full(problem.size, -1, dtype=np.int64)
-        position[self.order] = np.arange(len(self.order))
-        self.customer = problem.triples.customer[self.order]
-        self.objective = objective.astype(np.float64)[self.order]
-        self.rows = DualRows.of([_remap(row, position) for row in rows])
-        # rows touching many positions are kept dense too: one sequential pass instead of
-        # a gather and a scatter
-        n_pos = len(self.order)
+        self.identity = oracle.order is None
+        if self.identity:
+            self.customer = problem.triples.customer
+            self.objective = objective
+        else:
+            position = np.full(problem.size, -1, dtype=np.int64)
+            position[oracle.order] = np.arange(oracle.size)
+            self.customer = problem.triples.customer[oracle.order]
+            self.objective = objective[oracle.order]
+            rows = [_remap(row, position) for row in rows]
+        self.rows = DualRows.of(rows)
+        n_pos = oracle.size
+        self.size = n_pos
+        # rows touching many positions are kept dense too: a slice per chunk instead of a
+        # gather and a scatter
         self.dense = [_densify(i, c, n_pos) if len(i) > 0.2 * n_pos else None
                       for i, c in zip(self.rows.index, self.rows.coef, strict=True)]
         self.coverage = problem.coverage
-        self.cov_index = [position[c.index][position[c.index] >= 0] for c in self.coverage]
+        if self.identity:
+            self.cov_index = [c.index for c in self.coverage]
+        else:
+            self.cov_index = [np.sort(position[c.index][position[c.index] >= 0])
+                              for c in self.coverage]
+        self.cov_member = [_densify(i, np.ones(len(i), dtype=bool), n_pos)
+                           for i in self.cov_index]
         self.cov_need = np.array([c.need for c in self.coverage], dtype=float)
         self.blocks = [_Block(oracle)]
         self.n_rows = len(self.rows.names)
         self.dim = self.n_rows + len(self.coverage)
         self.evaluations = 0
+        self.evaluation_seconds = 0.0
 
     def to_triples(self, x: np.ndarray) -> np.ndarray:
+        """A plan over the oracle's positions as a plan over the problem's triples."""
+        if self.order is None:
+            return x
         out = np.zeros(self.problem.size, dtype=bool)
         out[self.order] = x
         return out
 
-    def reduced_values(self, multipliers: np.ndarray) -> np.ndarray:
-        rv = self.objective.copy()
-        for r in range(self.n_rows):
-            if multipliers[r] == 0.0:
-                continue
+    def from_triples(self, plan: np.ndarray) -> np.ndarray:
+        """A plan over the problem's triples as a plan over the oracle's positions."""
+        return plan if self.order is None else plan[self.order]
+
+    def values_at(self, prices: np.ndarray, lo: int, hi: int) -> np.ndarray:
+        """Reduced values of positions [lo, hi): objective minus priced row coefficients,
+        in float64 whatever the storage dtype."""
+        rv = self.objective[lo:hi].astype(np.float64)
+        for r in np.flatnonzero(prices):
+            price = np.float64(prices[r])
             dense = self.dense[r]
             if dense is not None:
-                rv -= multipliers[r] * dense
-            else:  # a row lists each triple once
-                rv[self.rows.index[r]] -= multipliers[r] * self.rows.coef[r]
+                rv -= dense[lo:hi] * price
+                continue
+            index = self.rows.index[r]
+            a, b = np.searchsorted(index, [lo, hi])
+            if b > a:
+                rv[index[a:b] - lo] -= self.rows.coef[r][a:b] * price
         return rv
 
     def evaluate(self, multipliers: np.ndarray) -> Evaluation:
+        started = time.perf_counter()
         self.evaluations += 1
         lam = np.maximum(multipliers, 0.0)
-        rv = self.reduced_values(lam)
+        prices = self.rows.prices(lam[: self.n_rows])
         bonus = lam[self.n_rows:]
         total = 0.0
-        x = np.zeros(len(self.order), dtype=bool)
+        parts = []
         for block in self.blocks:  # map over blocks; reduce the sums
-            value, chosen = block.solve(rv, bonus)
+            value, chosen = block.solve(lambda lo, hi: self.values_at(prices, lo, hi),
+                                        self.size, bonus)
             total += value
-            x |= chosen
+            parts.append(chosen)
+        chosen = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        x = np.zeros(self.size, dtype=bool)
+        x[chosen] = True
         need = self.cov_need
         dual = total + float(np.dot(lam[: self.n_rows], self.rows.rhs)) - float(
             np.dot(bonus, need))
-        sub = np.concatenate([self.rows.rhs - self.activities(x), self.covered(x) - need])
+        sub = np.concatenate([self.rows.rhs - self.activities(x, chosen),
+                              self.covered(x, chosen) - need])
         feasible = bool((sub >= -FEASIBILITY_TOL * np.maximum(1.0, np.abs(
             np.concatenate([self.rows.rhs, need])))).all())
-        return Evaluation(lam, dual, sub, x, float(np.dot(self.objective, x)), feasible)
+        primal = float(self.objective[chosen].sum(dtype=np.float64))
+        self.evaluation_seconds += time.perf_counter() - started
+        return Evaluation(lam, dual, sub, x, primal, feasible)
 
-    def activities(self, x: np.ndarray) -> np.ndarray:
-        out = np.empty(self.n_rows)
+    def activities(self, x: np.ndarray, chosen: np.ndarray | None = None) -> np.ndarray:
+        """Every row's activity for plan `x` (bool per position), scaled <= form; `chosen`
+        (x's positions, when known) makes the dense rows a small gather."""
+        raw = np.empty(self.n_rows)
         for r, (i, c) in enumerate(zip(self.rows.index, self.rows.coef, strict=True)):
             dense = self.dense[r]
-            out[r] = float(np.dot(dense, x)) if dense is not None else float(np.dot(c, x[i]))
-        return out
+            if dense is not None:
+                picked = dense[chosen] if chosen is not None else dense[x]
+                raw[r] = float(picked.sum(dtype=np.float64))
+            else:
+                raw[r] = weighted_sum(c, x[i])
+        return self.rows.scaled(raw)
 
-    def covered(self, x: np.ndarray) -> np.ndarray:
+    def covered(self, x: np.ndarray, chosen: np.ndarray | None = None) -> np.ndarray:
         """How many customers each coverage floor reaches."""
         n = self.problem.n_customers
-        return np.array([float(np.count_nonzero(covered_customers(self.customer, index, x, n)))
-                         for index in self.cov_index])
+        if chosen is None:
+            return np.array([float(np.count_nonzero(covered_customers(
+                self.customer, index, x, n))) for index in self.cov_index])
+        out = []
+        for member in self.cov_member:  # chosen positions are sorted, hence by customer
+            who = self.customer[chosen[member[chosen]]]
+            out.append(float(np.count_nonzero(who[1:] != who[:-1]) + (len(who) > 0)))
+        return np.array(out)
+
+    def pass_seconds(self) -> float:
+        """Seconds for one plain pass over the value data (objective and row coefficients):
+        the unit in which an evaluation's cost is quoted."""
+        started = time.perf_counter()
+        float(self.objective.sum(dtype=np.float64))
+        for c in self.rows.coef:
+            float(c.sum(dtype=np.float64))
+        return time.perf_counter() - started
 
 
 def _densify(index: np.ndarray, coef: np.ndarray, size: int) -> np.ndarray:
-    dense = np.zeros(size)
+    dense = np.zeros(size, dtype=coef.dtype)
     dense[index] = coef
     return dense
 
@@ -221,13 +302,17 @@ class _DualState:
 def minimize_dual(lag: Lagrangian, *, deadline: float, tolerance: float,
                   max_iterations: int = 200,
                   on_primal: Callable[[Evaluation], None] | None = None,
+                  start_point: np.ndarray | None = None,
                   ) -> tuple[Evaluation, list[Evaluation], int]:
-    """Boxstep cutting planes on the (convex, piecewise-linear) dual function."""
-    start = lag.evaluate(np.zeros(lag.dim))
+    """Boxstep cutting planes on the (convex, piecewise-linear) dual function, from zero or
+    from `start_point` (then inside a small box around it)."""
+    start = lag.evaluate(np.zeros(lag.dim) if start_point is None else start_point)
     if on_primal:
         on_primal(start)
     scale = float(np.abs(lag.objective).max()) if lag.problem.size else 1.0
-    state = _DualState(start, [start], max(scale, 1e-9))
+    radius = max(scale, 1e-9) if start_point is None else max(
+        0.05 * float(np.abs(start_point).max(initial=0.0)), 1e-6 * max(scale, 1.0))
+    state = _DualState(start, [start.cut()], radius)
     iterations = 1
     if lag.dim == 0:
         return start, state.cuts, iterations
@@ -247,7 +332,7 @@ def minimize_dual(lag: Lagrangian, *, deadline: float, tolerance: float,
         iterations += 1
         if on_primal:
             on_primal(trial)
-        state.cuts.append(trial)
+        state.cuts.append(trial.cut())
         if trial.dual <= state.best.dual - 0.1 * predicted:
             on_edge = np.abs(point - center).max() >= 0.999 * state.radius
             state.best = trial
@@ -331,9 +416,12 @@ class Decomposition:
                 best_primal[:] = [ev]
 
         target = max(request.relative_gap, DEFAULT_GAP)
+        warm = self._sampled_multipliers(problem, rows, request, target,
+                                         deadline=start + 0.25 * request.time_limit)
         deadline = start + 0.6 * request.time_limit
         center, cuts, iterations = minimize_dual(
-            lag, deadline=deadline, tolerance=target * 0.2, on_primal=keep_primal)
+            lag, deadline=deadline, tolerance=target * 0.2, on_primal=keep_primal,
+            start_point=warm)
         bound = min(c.dual for c in cuts)
         plan, value = self._primal(problem, rows, lag, center, best_primal, request, start,
                                    absolute_gap=0.5 * target * abs(bound), bound=bound)
@@ -351,6 +439,18 @@ class Decomposition:
         return SolveResult(termination, self.name, seconds, x=plan.astype(float),
                            objective=value, bound=bound, iterations=iterations,
                            row_duals=duals, detail=f"{lag.evaluations} dual evaluations")
+
+    @staticmethod
+    def _sampled_multipliers(problem: Problem, rows: list[LinearRow], request: SolveRequest,
+                             target: float, deadline: float) -> np.ndarray | None:
+        """Multipliers that solve the dual of a customer sample (None: no sample needed)."""
+        chosen = sampled_customers(problem.n_customers)
+        if chosen is None or (not rows and not problem.coverage):
+            return None
+        sub, sub_rows, idx = sample_problem(problem, rows, chosen)
+        sub_lag = Lagrangian(sub, request.objective[idx], sub_rows)
+        center, _, _ = minimize_dual(sub_lag, deadline=deadline, tolerance=target * 0.1)
+        return center.multipliers
 
     @staticmethod
     def _prices(lag: Lagrangian, center: Evaluation) -> dict[str, float]:
@@ -390,7 +490,7 @@ class Decomposition:
             value, plan = max(candidates, key=lambda c: c[0])
             if left < 1.0 or bound - value <= 2.0 * absolute_gap:  # the target gap
                 return plan, value  # out of time, or already within the gap asked for
-            free = self._free_customers(problem, lag, center, plan[lag.order],
+            free = self._free_customers(problem, lag, center, lag.from_triples(plan),
                                         deadline=start + 0.7 * request.time_limit)
         sub, idx = restrict(problem, rows, free, plan)
         budget = min(left * 0.8, max(2.0, 0.25 * request.time_limit))

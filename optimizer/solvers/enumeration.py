@@ -25,7 +25,8 @@ class EnumerationOracle:
     def __init__(self, problem: Problem) -> None:
         t = problem.triples
         self.n = problem.n_customers
-        self.order = np.arange(problem.size, dtype=np.int64)
+        self.order = None  # the oracle's positions are the problem's triples, in order
+        self.size = problem.size
         counts = np.bincount(t.customer, minlength=self.n)
         if counts.max(initial=0) > MAX_POSITIONS:
             raise ValueError(f"a customer has {counts.max()} eligible contacts; enumeration "
@@ -99,7 +100,7 @@ class EnumerationOracle:
 
     def solve(self, rv: np.ndarray,
               bonus: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Per-customer optimal values and the chosen triples (bool mask)."""
+        """Per-customer optimal values and the chosen triples (sorted positions)."""
         value = self.incidence @ rv
         if bonus is not None and len(bonus):
             value = value + bonus @ self.covers
@@ -108,9 +109,7 @@ class EnumerationOracle:
             np.concatenate([self.set_starts, [len(value)]])))
         position = np.where(value == best[group], np.arange(len(value)), len(value))
         first = np.minimum.reduceat(position, self.set_starts) if len(value) else position
-        chosen = np.zeros(self.incidence.shape[1], dtype=bool)
-        picked = self.incidence[first]
-        chosen[picked.indices] = True
+        chosen = np.unique(self.incidence[first].indices)
         totals = np.zeros(self.n)
         totals[self.set_owner] = np.maximum(best, 0.0)  # the empty set is always there
         return totals, chosen

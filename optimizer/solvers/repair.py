@@ -42,11 +42,12 @@ def per_customer_change(lag: Lagrangian, x: np.ndarray, alt: np.ndarray) -> tupl
     value = np.bincount(customer[touched], weights=lag.objective[touched] * diff[touched],
                         minlength=n)[movers]
     changes = []
-    for idx, coef in zip(lag.rows.index, lag.rows.coef, strict=True):
+    unit = lag.rows.scaled(np.ones(lag.n_rows))  # scaled units per unit of each row
+    for r, (idx, coef) in enumerate(zip(lag.rows.index, lag.rows.coef, strict=True)):
         d = diff[idx]
         on = d != 0
-        changes.append(-np.bincount(customer[idx[on]], weights=coef[on] * d[on],
-                                    minlength=n)[movers])
+        changes.append(-unit[r] * np.bincount(customer[idx[on]], weights=coef[on] * d[on],
+                                              minlength=n)[movers])
     for index in lag.cov_index:
         before = covered_customers(customer, index, x, n)
         after = covered_customers(customer, index, alt, n)
