@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -113,6 +114,10 @@ class Bounds:
         self.customer = problem.triples.customer.astype(np.int64)
         self.day = problem.triples.day.astype(np.int64)
 
+    @cached_property
+    def _dense(self) -> np.ndarray:
+        return np.zeros(self.problem.size)
+
     def capacity(self, idx: np.ndarray) -> Capacity:
         """Room for the triples `idx`: only caps that count all of a customer's `idx`
         triples bound that customer (a cap that misses one of them bounds nothing)."""
@@ -131,6 +136,10 @@ class Bounds:
     def best_plan(self, idx: np.ndarray, values: np.ndarray, room: Capacity) -> np.ndarray:
         """Mask over `idx`: per customer, the most valuable positive contacts within the day
         and horizon room (greedy, which is exact for these nested count limits)."""
+        return Selector(self, idx, values, room).plan(values)
+
+    def greedy_plan(self, idx: np.ndarray, values: np.ndarray, room: Capacity) -> np.ndarray:
+        """`best_plan` by sorting, for any room."""
         keep = self.reach.usable[idx] & (values > 0)
         pos = np.flatnonzero(keep)
         cust, day, v = self.customer[idx[pos]], self.day[idx[pos]], values[pos]
@@ -157,7 +166,7 @@ class Bounds:
         cost = np.zeros(len(idx))
         budget, names = 0.0, []
         usable = self.reach.usable[idx]
-        dense = np.zeros(self.problem.size)
+        dense = self._dense  # all zeros between calls
         for row in family:
             if (row.coef < 0).any():
                 return None
@@ -174,14 +183,17 @@ class Bounds:
 
 
 class Selector:
-    """`Bounds.max_sum` for one set of triples and room, for many value vectors that never
-    exceed the first (Lagrange prices only lower values): the grouping is done once, and in
-    the common cases (caps that count every contact, one contact a day) a total is a linear
-    pass plus, where the horizon room binds, a sort of the few per-day picks."""
+    """`Bounds.max_sum` and `best_plan` for one set of triples and room, for many value
+    vectors: the grouping is done once, and in the common cases (caps that count every
+    contact, one contact a day) a total is a linear pass plus, where the horizon room binds,
+    a sort of the few per-day picks. Given `values`, only triples where they are positive are
+    kept, so later vectors must never exceed them (Lagrange prices only lower values)."""
 
-    def __init__(self, b: Bounds, idx: np.ndarray, values: np.ndarray, room: Capacity) -> None:
+    def __init__(self, b: Bounds, idx: np.ndarray, values: np.ndarray | None,
+                 room: Capacity) -> None:
         self.b, self.idx, self.room = b, idx, room
-        self.pos = np.flatnonzero(b.reach.usable[idx] & (values > 0))
+        keep = b.reach.usable[idx]
+        self.pos = np.flatnonzero(keep if values is None else keep & (values > 0))
         self.mode = "generic"
         n = len(self.pos)
         if n == 0:
@@ -204,10 +216,29 @@ class Selector:
             self.mode, self.open = "max", day_room >= 1
             self.owner, self.k = owner[self.open], room.horizon[owner[self.open]]
 
+    def plan(self, values: np.ndarray) -> np.ndarray:
+        """The plan behind `total`, as a mask over the triples."""
+        if self.mode == "generic":
+            return self.b.greedy_plan(self.idx, values, self.room)
+        w = values[self.pos]
+        pick = np.arange(len(w))
+        if self.mode == "max":
+            best = np.maximum.reduceat(w, self.starts)
+            sizes = np.diff(np.append(self.starts, len(w)))
+            first = np.minimum.reduceat(np.where(w == np.repeat(best, sizes), pick, len(w)),
+                                        self.starts)
+            pick, w = first[self.open], best[self.open]
+        keep = w > 0
+        if not self.fits:
+            keep &= top_k(np.maximum(w, 0.0), self.owner, self.k)
+        mask = np.zeros(len(self.idx), dtype=bool)
+        mask[self.pos[pick[keep]]] = True
+        return mask
+
     def total(self, values: np.ndarray) -> float:
         """max_sum for `values` (over the same triples, never above the first values)."""
         if self.mode == "generic":
-            return float(values[self.b.best_plan(self.idx, values, self.room)].sum())
+            return float(values[self.b.greedy_plan(self.idx, values, self.room)].sum())
         w = np.maximum(values[self.pos], 0.0)
         if self.mode == "max":
             w = np.maximum.reduceat(w, self.starts)[self.open]
@@ -253,9 +284,10 @@ class FloorProof:
         return (self.row, *self.limit_rows)
 
 
-def floor_proofs(problem: Problem, reach_: Reach | None = None) -> list[FloorProof]:
+def floor_proofs(problem: Problem, reach_: Reach | None = None,
+                 bounds: Bounds | None = None) -> list[FloorProof]:
     """A bound for every floor and coverage row with something to prove (need > 0)."""
-    b = Bounds(problem, reach_)
+    b = bounds or Bounds(problem, reach_)
     families = limit_families(problem)
     out: list[FloorProof] = []
     for cov in problem.coverage:
@@ -281,8 +313,10 @@ def _coverage_proof(b: Bounds, cov: CoverageRow,
     """Customers of the group with a usable matching contact; with a limit, how many of the
     cheapest of them (each at its cheapest contact) its budget pays for."""
     idx = cov.index[b.reach.usable[cov.index]]
-    cust = b.customer[idx]
-    reachable = len(np.unique(cust))
+    cust = b.customer[idx]  # sorted: triples are ordered by customer
+    starts = np.flatnonzero(np.concatenate([[True], cust[1:] != cust[:-1]])) if len(idx) \
+        else np.zeros(0, dtype=np.int64)
+    reachable = len(starts)
     best = FloorProof(cov.name, cov.name, "coverage", float(cov.need), float(reachable),
                       float(reachable))
     for name, family in families.items():
@@ -290,9 +324,7 @@ def _coverage_proof(b: Bounds, cov: CoverageRow,
         if costs is None:
             continue
         cost, budget, rows = costs
-        cheapest = np.full(b.problem.n_customers, np.inf)
-        np.minimum.at(cheapest, cust, cost)
-        per_customer = np.sort(cheapest[np.isfinite(cheapest)])
+        per_customer = np.sort(np.minimum.reduceat(cost, starts))
         spent = np.cumsum(per_customer)
         count = int(np.searchsorted(spent, budget + tolerance(budget), side="right"))
         need = cov.need
@@ -318,7 +350,7 @@ def _sum_proof(b: Bounds, row: LinearRow, families: dict[str, list[LinearRow]]) 
             continue
         cost, budget, rows = costs
         priced = (cost > 0) & (v > 0) & b.reach.usable[idx]
-        if not priced.any() or cost[b.best_plan(idx, v, room)].sum() <= budget:
+        if not priced.any() or cost[select.plan(v)].sum() <= budget:
             continue  # the bound is convex in lambda and does not fall from lambda = 0
 
         def bound(lam: float, cost: np.ndarray = cost, budget: float = budget) -> float:

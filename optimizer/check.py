@@ -29,7 +29,14 @@ from typing import Any, Literal
 
 import numpy as np
 
-from optimizer.bounds import Bounds, FloorProof, floor_proofs, limit_families, tolerance
+from optimizer.bounds import (
+    Bounds,
+    FloorProof,
+    Selector,
+    floor_proofs,
+    limit_families,
+    tolerance,
+)
 from optimizer.problem import Problem
 from optimizer.scenario import Scenario
 
@@ -82,7 +89,7 @@ def check_problem(s: Scenario, problem: Problem) -> CheckReport:
     """Every finding for a compiled scenario, errors first."""
     start = time.perf_counter()
     b = Bounds(problem)
-    proofs = floor_proofs(problem, b.reach)
+    proofs = floor_proofs(problem, bounds=b)
     findings = [
         *_floor_findings(s, problem, proofs),
         *_limit_findings(problem, b),
@@ -213,7 +220,7 @@ def _level_findings(problem: Problem, b: Bounds) -> list[Finding]:
     out = []
     levels = problem.levels
     everything = np.arange(problem.size)
-    room = b.capacity(everything)
+    select = Selector(b, everything, None, b.capacity(everything))
     for level, nxt in itertools.pairwise(levels):
         tol = level.tolerance
         if tol >= 1:
@@ -231,8 +238,8 @@ def _level_findings(problem: Problem, b: Bounds) -> list[Finding]:
                 f"give '{level.name}' a small tolerance (e.g. 0.01) if '{nxt.name}' should "
                 "count", {"tolerance": 0.0}))
             continue
-        top = b.max_sum(everything, level.values, room)
-        greedy = b.best_plan(everything, nxt.values, room)
+        top = select.total(level.values)
+        greedy = select.plan(nxt.values)
         kept = float(level.values[greedy].sum())
         if top > 0 and kept < top * (1 - 1e-9) and kept >= (1 - tol) * top:
             most = 1 - kept / top

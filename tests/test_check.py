@@ -418,6 +418,31 @@ def test_sample_and_generated_scenarios_have_no_error_or_warning(tmp_path: Path)
     assert all(p.possible >= p.need for p in report.proofs)
 
 
+def test_fast_bounds_match_the_sorting_greedy(tmp_path: Path) -> None:
+    # The linear fast paths (one contact a day, room that fits) must give the plan and total
+    # the plain sort-based greedy gives, for the levels and every limit and floor row.
+    import numpy as np
+
+    from optimizer.bounds import Bounds, Selector
+
+    generate_scenario(tmp_path / "g", customers=400, actions=9, horizon=3, seed=5,
+                      run_date=RUN)
+    s = load_scenario(tmp_path / "g", run_date=RUN)
+    problem = build_problem(s)
+    b = Bounds(problem)
+    every = np.arange(problem.size)
+    cases = [(every, level.values) for level in problem.levels]
+    cases += [(row.index, row.coef) for row in problem.rows]
+    for idx, values in cases:
+        room = b.capacity(idx)
+        fast = Selector(b, idx, values, room)
+        assert fast.mode != "generic"
+        slow = b.greedy_plan(idx, values, room)
+        assert fast.total(values) == pytest.approx(float(values[slow].sum()), rel=1e-12)
+        assert float(values[fast.plan(values)].sum()) == pytest.approx(
+            float(values[slow].sum()), rel=1e-12)
+
+
 # --- 10. the diagnosis by deletion filter (no counting proof) ----------------------------
 # L1's only contacts lose 5 margin each, H1's gains 2; the floor "margin >= -1" and the
 # coverage of L1 conflict (cover L1: margin at most 2 - 5 = -3). Counting bounds prove
