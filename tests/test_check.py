@@ -306,6 +306,7 @@ def test_run_prints_findings_and_keeps_them_in_the_summary(tmp_path: Path) -> No
     assert [f["code"] for f in summary["findings"]] == ["limit-never-binds"]
     assert summary["findings"][0]["numbers"] == {"max": 100, "possible": 4}
     assert summary["warnings"] == []
+    assert "limit-never-binds" in (out / "report.html").read_text()
 
 
 # --- 6. tolerances -----------------------------------------------------------------------
