@@ -91,8 +91,13 @@ class Diagnosis:
             return "no floor or limit move found"
         sets = " | ".join(", ".join(f"'{r.name}'" for r in c) for c in self.conflicts)
         kind = "irreducible" if self.minimal else "not proven irreducible"
-        how = "; move them together as below" if self.method == "elastic MIP" else \
-            "; moving one member of each as below admits a plan"
+        if self.method == "elastic MIP":
+            how = "; move them together as below"
+        elif all(r.bound == "exact" and r.alone and r.move is not None
+                 for r in self.relaxations):
+            how = "; moving one member of each as below admits a plan"
+        else:
+            how = "; each member's move below, alone (\"or more\": a lower bound)"
         return f"in conflict ({kind}, shown by {self.method}): {sets}{how}"
 
 
