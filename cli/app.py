@@ -1,6 +1,6 @@
-"""`contactopt` commands. Status and progress go to stderr; exit codes are documented:
-0 ok, 1 plan violates the contract (verify), 2 bad input, 3 infeasible, 4 no plan in time,
-5 solver error."""
+"""`contactopt` commands. Status, progress and findings go to stderr; exit codes are
+documented: 0 ok, 1 plan violates the contract (verify), 2 bad input, 3 infeasible (run) or
+a floor provably cannot be met (check), 4 no plan in time, 5 solver error."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from optimizer.check import Finding
 from optimizer.errors import InputError
 from optimizer.result import Termination
 
@@ -41,6 +42,15 @@ def _fail_input(exc: InputError) -> None:
 
 def _progress(message: str) -> None:
     err.print(f"[dim]{dt.datetime.now():%H:%M:%S}[/] {escape(message)}", soft_wrap=True)
+
+
+SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+
+
+def _print_finding(f: Finding) -> None:
+    err.print(f"[{SEVERITY_STYLE[f.severity]}]{f.severity}[/] [dim]{f.code}[/]: "
+              f"{escape(f.message)}\n  [dim]suggestion:[/] {escape(f.suggestion)}",
+              soft_wrap=True)
 
 
 DateOpt = Annotated[str | None, typer.Option("--date", help="Run date YYYY-MM-DD (day 0); "
@@ -74,7 +84,8 @@ def run(
     run_date = _date(date, default_date)
     try:
         outcome = run_scenario(scenario, out, run_date=run_date, policy_path=policy,
-                               options=RunOptions(time_limit, solver, gap), progress=_progress)
+                               options=RunOptions(time_limit, solver, gap), progress=_progress,
+                               on_finding=_print_finding)
     except InputError as exc:
         _fail_input(exc)
         return
@@ -122,6 +133,50 @@ def validate(
               f"{problem.size:,} eligible contacts over {s.horizon} day(s)")
     for w in problem.warnings:
         err.print(f"[yellow]warning[/]: {escape(w)}", soft_wrap=True)
+
+
+@app.command()
+def check(
+    scenario: Annotated[Path, typer.Argument(help="Scenario directory.")],
+    date: DateOpt = None,
+    policy: PolicyOpt = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the findings "
+                                                  "as JSON to this file.")] = None,
+) -> None:
+    """Check the policy against the data in seconds, without solving: floors that cannot be
+    met, limits that can never bind, tolerances and objective weights that defeat their
+    purpose, levels that want different contacts. Exit 0 when there is no error, 3 when a
+    floor provably cannot be met, 2 on bad input."""
+    from optimizer.check import check_problem
+    from optimizer.outputs import write_json
+    from optimizer.problem import build_problem
+    from optimizer.scenario import load_scenario
+
+    run_date = _date(date, dt.date.today())
+    try:
+        s = load_scenario(scenario, run_date=run_date, policy_path=policy)
+    except InputError as exc:
+        _fail_input(exc)
+        return
+    problem = build_problem(s)
+    report = check_problem(s, problem)
+    for w in problem.warnings:
+        err.print(f"[yellow]warning[/]: {escape(w)}", soft_wrap=True)
+    for finding in report.findings:
+        _print_finding(finding)
+    counts = {sev: report.count(sev) for sev in ("error", "warning", "info")}
+    style = "bold red" if counts["error"] else "bold yellow" if counts["warning"] else \
+        "bold green"
+    err.print(f"[{style}]checked[/] {problem.size:,} eligible contacts in "
+              f"{report.seconds:.2f} s: {counts['error']} error(s), {counts['warning']} "
+              f"warning(s), {counts['info']} info")
+    if json_out is not None:
+        write_json(json_out, {"scenario": str(scenario), "run_date": run_date.isoformat(),
+                              "seconds": round(report.seconds, 3), "counts": counts,
+                              "findings": [f.to_dict() for f in report.findings],
+                              "warnings": list(problem.warnings)})
+    if counts["error"]:
+        raise typer.Exit(EXIT_INFEASIBLE)
 
 
 @app.command()

@@ -66,6 +66,11 @@ def render_report(summary: dict[str, Any], plan: pa.Table | None) -> str:
     if warnings:
         parts.append("<h2>Warnings</h2><ul>" + "".join(
             f"<li>{html.escape(w)}</li>" for w in warnings) + "</ul>")
+    findings = summary.get("findings") or []
+    if findings:
+        parts.append("<h2>Policy check</h2>" + _table(
+            ["severity", "code", "finding", "suggestion"],
+            [[f["severity"], f["code"], f["message"], f["suggestion"]] for f in findings]))
     style = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:70em}"
              "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;"
              "padding:.25em .6em;text-align:right}th{background:#f3f3f3}"

@@ -11,12 +11,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pyarrow as pa
 
 from optimizer import __version__
-from optimizer.diagnosis import Relaxation, explain_infeasibility
+from optimizer.bounds import FloorProof
+from optimizer.check import CheckReport, Finding, check_problem
+from optimizer.diagnosis import Diagnosis, Relaxation, diagnose
 from optimizer.errors import ContactoptError
 from optimizer.lexicographic import solve_lexicographic
 from optimizer.outputs import plan_table, summary_dict, write_json, write_parquet, write_run_dir
@@ -24,7 +26,7 @@ from optimizer.problem import Problem, build_problem
 from optimizer.report import render_report
 from optimizer.result import PlanResult, Termination
 from optimizer.scenario import Scenario, load_scenario
-from optimizer.solvers import get_solver
+from optimizer.solvers import Solver, get_solver
 
 DEFAULT_EXACT = "cp-sat"
 # above this many eligible contacts `auto` prefers the decomposition solver (measured: the
@@ -37,9 +39,11 @@ class NoPlanError(ContactoptError):
     """The run ended without a plan: infeasible, or no plan found within the time limit."""
 
     def __init__(self, termination: Termination, message: str,
-                 relaxations: tuple[Relaxation, ...] = ()) -> None:
+                 relaxations: tuple[Relaxation, ...] = (),
+                 diagnosis: Diagnosis | None = None) -> None:
         self.termination = termination
         self.relaxations = relaxations
+        self.diagnosis = diagnosis
         super().__init__(message)
 
 
@@ -72,11 +76,18 @@ def choose_solver(problem: Problem, name: str) -> str:
 
 
 def solve_scenario(scenario: Scenario, options: RunOptions,
-                   progress: Callable[[str], None] = lambda _: None
+                   progress: Callable[[str], None] = lambda _: None,
+                   on_finding: Callable[[Finding], None] = lambda _: None
                    ) -> tuple[Problem, PlanResult]:
-    """Compile and solve; raise NoPlanError (with the diagnosis) when there is no plan."""
+    """Compile, check and solve; raise NoPlanError (with the diagnosis) when there is no plan.
+
+    The findings of `check` go to `on_finding` before the solve. When they prove a floor
+    cannot be met, the solve is skipped: the diagnosis starts from the same proof, so `run`
+    and `check` name the same constraint.
+    """
     problem = compile_scenario(scenario, progress)
-    return problem, solve_problem(problem, options, progress)
+    report = check_compiled(scenario, problem, progress, on_finding)
+    return problem, solve_problem(problem, options, report, progress)
 
 
 def compile_scenario(scenario: Scenario,
@@ -88,11 +99,26 @@ def compile_scenario(scenario: Scenario,
     return problem
 
 
-def solve_problem(problem: Problem, options: RunOptions,
+def check_compiled(scenario: Scenario, problem: Problem,
+                   progress: Callable[[str], None] = lambda _: None,
+                   on_finding: Callable[[Finding], None] = lambda _: None) -> CheckReport:
+    """The policy check on the compiled problem; its findings go to `on_finding`."""
+    report = check_problem(scenario, problem)
+    progress(f"checked the policy against the data in {report.seconds:.1f} s: "
+             f"{report.count('error')} error(s), {report.count('warning')} warning(s)")
+    for finding in report.findings:
+        on_finding(finding)
+    return report
+
+
+def solve_problem(problem: Problem, options: RunOptions, report: CheckReport,
                   progress: Callable[[str], None] = lambda _: None) -> PlanResult:
     """Solve the levels; raise NoPlanError (with the diagnosis) when there is no plan."""
     start = time.perf_counter()
     solver = get_solver(choose_solver(problem, options.solver))
+    if report.infeasible:
+        progress("a floor provably cannot be met: no solve; looking for the smallest moves")
+        _infeasible(problem, solver, options.time_limit, report.proofs)
     progress(f"solving {len(problem.levels)} objective level(s) with {solver.name}, time limit "
              f"{options.time_limit:g} s")
     result = solve_lexicographic(problem, solver, time_limit=options.time_limit,
@@ -100,39 +126,53 @@ def solve_problem(problem: Problem, options: RunOptions,
     if result.chosen is not None:
         return result
     if result.termination == Termination.INFEASIBLE:
-        progress("no plan satisfies every hard constraint; looking for the smallest moves")
+        progress("no plan satisfies every hard constraint; looking for the smallest conflict")
         left = max(options.time_limit - (time.perf_counter() - start), 5.0)
-        relax = tuple(explain_infeasibility(problem, solver, left))
-        lines = "; ".join(r.sentence() for r in relax) or "no floor or limit move found"
-        raise NoPlanError(Termination.INFEASIBLE,
-                          f"infeasible: no plan keeps every hard constraint. {lines}", relax)
+        _infeasible(problem, solver, left, report.proofs)
     if result.termination == Termination.NO_SOLUTION:
         raise NoPlanError(Termination.NO_SOLUTION, f"no plan found within the time limit "
                           f"({options.time_limit:g} s); raise --time-limit")
     raise NoPlanError(Termination.ERROR, f"solver error: {result.detail}")
 
 
+def _infeasible(problem: Problem, solver: Solver, time_limit: float,
+                proofs: tuple[FloorProof, ...]) -> NoReturn:
+    diagnosis = diagnose(problem, solver, time_limit, list(proofs))
+    raise NoPlanError(Termination.INFEASIBLE, "infeasible: no plan keeps every hard "
+                      f"constraint; {diagnosis.summary()}", diagnosis.relaxations, diagnosis)
+
+
 def run_scenario(directory: Path, out: Path, *, run_date: dt.date,
                  policy_path: Path | None = None, options: RunOptions | None = None,
-                 progress: Callable[[str], None] = lambda _: None) -> RunOutcome:
-    """Run a scenario end to end and write `out` whole (or leave it untouched)."""
+                 progress: Callable[[str], None] = lambda _: None,
+                 on_finding: Callable[[Finding], None] = lambda _: None) -> RunOutcome:
+    """Run a scenario end to end and write `out` whole (or leave it untouched); the
+    findings of `check` go to `on_finding` before the solve and into summary.json."""
     options = options or RunOptions()
     start = time.perf_counter()
     progress(f"loading {directory}")
     scenario = load_scenario(directory, run_date=run_date, policy_path=policy_path)
     progress(f"loaded {len(scenario.customers):,} customers, {len(scenario.actions):,} actions, "
              f"{len(scenario.scores):,} score rows, {len(scenario.history):,} history rows")
+    findings: list[Finding] = []
+
+    def keep(finding: Finding) -> None:
+        findings.append(finding)
+        on_finding(finding)
+
     problem = compile_scenario(scenario, progress)
+    report = check_compiled(scenario, problem, progress, keep)
     # the compiled problem holds what the solve needs; the plan's KPIs are read back later
     scenario = dataclasses.replace(scenario, scores=scenario.scores.detached())
-    result = solve_problem(problem, options, progress)
+    result = solve_problem(problem, options, report, progress)
     assert result.chosen is not None
     plan = plan_table(scenario, problem, result.chosen)
     summary = summary_dict(scenario, problem, result, seconds=time.perf_counter() - start,
                            extra={"version": __version__,
                                   "options": {"time_limit": options.time_limit,
                                               "solver": options.solver,
-                                              "relative_gap": options.relative_gap}})
+                                              "relative_gap": options.relative_gap},
+                                  "findings": [f.to_dict() for f in findings]})
     report = render_report(summary, plan)
     write_run_dir(out, {
         "plan.parquet": lambda p: write_parquet(p, plan),

@@ -33,10 +33,9 @@ min_share = 1.0
 
 
 def test_infeasible_run_names_the_moves_and_writes_nothing(tmp_path: Path) -> None:
-    # Coverage needs 3 low customers; only L1 and L2 are eligible, and the budget (cost 1 a
-    # contact, max 1) pays for one of them. Moves are scaled by each bound: covering 2 fewer
-    # costs 2/3, while raising the budget by 1 and covering 1 fewer costs 1/1 + 1/3, so the
-    # smallest move is the floor's alone: need 3, at most 1 possible.
+    # Coverage needs 3 low customers; only L1 and L2 are eligible, so the floor alone is the
+    # conflict (no budget can fix it), and the budget (cost 1 a contact, max 1) pays for one
+    # of them: with every other constraint held the floor must move by 2, to 1 customer.
     scenario = write_scenario(tmp_path / "s", CUSTOMERS, [EMAIL], SCORES, POLICY)
     out = tmp_path / "run"
     out.mkdir()
@@ -47,7 +46,8 @@ def test_infeasible_run_names_the_moves_and_writes_nothing(tmp_path: Path) -> No
     text = " ".join(result.output.split())
     assert "infeasible" in text
     assert "floor 'low coverage': cover 2 fewer customers (need 3, at most 1 possible)" in text
-    assert "limit 'budget'" not in text
+    assert "in conflict (irreducible, shown by counting bounds): 'low coverage';" in text
+    assert "limit 'budget': raise" not in text
     assert sorted(p.name for p in out.iterdir()) == ["plan.parquet"]
     assert (out / "plan.parquet").read_bytes() == b"previous run"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".run")]

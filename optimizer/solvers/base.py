@@ -25,6 +25,7 @@ class SolveRequest:
     hint: np.ndarray | None = None  # a known feasible 0/1 plan to start from
     want_duals: bool = False  # also compute shadow prices of the global rows
     elastic: bool = False  # minimize the violation of global rows instead (diagnosis)
+    elastic_rows: frozenset[str] | None = None  # rows that may move (None: every floor/limit)
 
 
 class Solver(Protocol):

@@ -101,6 +101,8 @@ def build_matrix(problem: Problem, request: SolveRequest) -> MatrixModel:
     if request.elastic:
         objective[:] = 0.0
         for name, row, sign, scale in elastic_rows:
+            if request.elastic_rows is not None and name not in request.elastic_rows:
+                continue
             add(np.array([row]), np.array([n_vars]), np.array([sign]))
             slack_of[name] = n_vars
             var_upper.append(np.array([INF]))
