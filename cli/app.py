@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -14,6 +14,9 @@ from rich.markup import escape
 
 from optimizer.errors import InputError
 from optimizer.result import Termination
+
+if TYPE_CHECKING:
+    from optimizer.run import NoPlanError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Multi-objective contact optimization under hard guardrails.")
@@ -37,6 +40,15 @@ def _date(value: str | None, default: dt.date) -> dt.date:
 def _fail_input(exc: InputError) -> None:
     err.print(f"[bold red]error[/]: {escape(str(exc))}", soft_wrap=True)
     raise typer.Exit(EXIT_INPUT)
+
+
+def _fail_no_plan(exc: NoPlanError) -> None:
+    err.print(f"[bold red]{escape(str(exc))}[/]", soft_wrap=True)
+    for r in exc.relaxations:
+        err.print(f"  - {escape(r.sentence())}", soft_wrap=True)
+    code = {Termination.INFEASIBLE: EXIT_INFEASIBLE,
+            Termination.NO_SOLUTION: EXIT_NO_PLAN}.get(exc.termination, EXIT_SOLVER)
+    raise typer.Exit(code) from None
 
 
 def _progress(message: str) -> None:
@@ -79,12 +91,8 @@ def run(
         _fail_input(exc)
         return
     except NoPlanError as exc:
-        err.print(f"[bold red]{escape(str(exc))}[/]", soft_wrap=True)
-        for r in exc.relaxations:
-            err.print(f"  - {escape(r.sentence())}", soft_wrap=True)
-        code = {Termination.INFEASIBLE: EXIT_INFEASIBLE,
-                Termination.NO_SOLUTION: EXIT_NO_PLAN}.get(exc.termination, EXIT_SOLVER)
-        raise typer.Exit(code) from None
+        _fail_no_plan(exc)
+        return
     s = outcome.summary
     gap_text = "unknown" if s["gap"] is None else f"{s['gap']:.4%}"
     levels = "; ".join(_level_text(o) for o in s["objectives"])

@@ -148,7 +148,7 @@ def build_problem(s: Scenario) -> Problem:
     policy = s.policy
     warnings: list[str] = []
     n_cust, n_act, horizon = len(s.customers), len(s.actions), s.horizon
-    masks = _Masks(s)
+    masks = PolicyMasks(s)
 
     triples = _expand_days(s)
     allowed = np.ones(len(triples), dtype=bool)
@@ -200,7 +200,7 @@ def build_problem(s: Scenario) -> Problem:
                    caps, conflicts, review, tuple(r.name for r in policy.reviews), tuple(warnings))
 
 
-class _Masks:
+class PolicyMasks:
     """Customer and action masks of the policy's filters, computed once each."""
 
     def __init__(self, s: Scenario) -> None:
@@ -236,6 +236,17 @@ class _Masks:
         return mask
 
 
+def candidate_triples(s: Scenario) -> Triples:
+    """Every scored (customer, action, day), before rules and history conflicts remove any
+    (for explanations, which must name what removed an option)."""
+    return _expand_days(s)
+
+
+def quantity_values(s: Scenario, name: str, t: Triples) -> np.ndarray:
+    """A quantity (KPI, numeric action column or `contacts`) per triple."""
+    return _quantity(s, name, t)
+
+
 def _expand_days(s: Scenario) -> Triples:
     sc = s.scores
     n = len(sc)
@@ -264,7 +275,7 @@ def _quantity(s: Scenario, name: str, t: Triples) -> np.ndarray:
     return s.actions[col].to_numpy(np.float64)[t.action]
 
 
-def _global_rows(s: Scenario, masks: _Masks, t: Triples, name: str, kind: RowKind,
+def _global_rows(s: Scenario, masks: PolicyMasks, t: Triples, name: str, kind: RowKind,
                  sense: Sense, where: Where, quantity: str, rhs: float,
                  per: str) -> list[LinearRow]:
     values = _quantity(s, quantity, t)
@@ -281,7 +292,7 @@ def _global_rows(s: Scenario, masks: _Masks, t: Triples, name: str, kind: RowKin
     return rows
 
 
-def _blocked_by_history(s: Scenario, masks: _Masks, first: Where, then: Where, lag: int,
+def _blocked_by_history(s: Scenario, masks: PolicyMasks, first: Where, then: Where, lag: int,
                         t: Triples) -> np.ndarray:
     """Triples in `then` that a history contact in `first` already forbids."""
     h = s.history
@@ -295,7 +306,7 @@ def _blocked_by_history(s: Scenario, masks: _Masks, first: Where, then: Where, l
     return in_b & (t.day.astype(np.int64) <= latest[t.customer] + lag)
 
 
-def _cap_spec(s: Scenario, masks: _Masks, t: Triples, name: str, where: Where, cap: int,
+def _cap_spec(s: Scenario, masks: PolicyMasks, t: Triples, name: str, where: Where, cap: int,
               window: int, warnings: list[str]) -> CapSpec:
     """Which triples a cap counts, and each customer's room left by history per window end."""
     group = masks.customer(where)
@@ -315,7 +326,7 @@ def _cap_spec(s: Scenario, masks: _Masks, t: Triples, name: str, where: Where, c
     return CapSpec(name, window, cap, counts, left)
 
 
-def _conflict_masks(masks: _Masks, t: Triples, first: Where,
+def _conflict_masks(masks: PolicyMasks, t: Triples, first: Where,
                     then: Where) -> tuple[np.ndarray, np.ndarray]:
     group = masks.customer(first) & masks.customer(then)
     in_group = group[t.customer]

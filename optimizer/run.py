@@ -23,7 +23,7 @@ from optimizer.problem import Problem, build_problem
 from optimizer.report import render_report
 from optimizer.result import PlanResult, Termination
 from optimizer.scenario import Scenario, load_scenario
-from optimizer.solvers import get_solver
+from optimizer.solvers import Solver, get_solver
 
 DEFAULT_EXACT = "cp-sat"
 # above this many eligible contacts `auto` prefers the decomposition solver (measured: the
@@ -86,17 +86,27 @@ def solve_scenario(scenario: Scenario, options: RunOptions,
                                  relative_gap=options.relative_gap)
     if result.chosen is not None:
         return problem, result
-    if result.termination == Termination.INFEASIBLE:
+    left = max(options.time_limit - (time.perf_counter() - start), 5.0)
+    raise no_plan_error(problem, solver, result.termination, result.detail,
+                        time_limit=options.time_limit, diagnosis_seconds=left,
+                        progress=progress)
+
+
+def no_plan_error(problem: Problem, solver: Solver, termination: Termination, detail: str, *,
+                  time_limit: float, diagnosis_seconds: float,
+                  progress: Callable[[str], None] = lambda _: None) -> NoPlanError:
+    """The error for a solve without a plan; when infeasible, with the smallest moves of
+    floors and limits that would make room (the diagnosis solves an elastic model)."""
+    if termination == Termination.INFEASIBLE:
         progress("no plan satisfies every hard constraint; looking for the smallest moves")
-        left = max(options.time_limit - (time.perf_counter() - start), 5.0)
-        relax = tuple(explain_infeasibility(problem, solver, left))
+        relax = tuple(explain_infeasibility(problem, solver, diagnosis_seconds))
         lines = "; ".join(r.sentence() for r in relax) or "no floor or limit move found"
-        raise NoPlanError(Termination.INFEASIBLE,
-                          f"infeasible: no plan keeps every hard constraint. {lines}", relax)
-    if result.termination == Termination.NO_SOLUTION:
-        raise NoPlanError(Termination.NO_SOLUTION, f"no plan found within the time limit "
-                          f"({options.time_limit:g} s); raise --time-limit")
-    raise NoPlanError(Termination.ERROR, f"solver error: {result.detail}")
+        return NoPlanError(Termination.INFEASIBLE,
+                           f"infeasible: no plan keeps every hard constraint. {lines}", relax)
+    if termination == Termination.NO_SOLUTION:
+        return NoPlanError(Termination.NO_SOLUTION, f"no plan found within the time limit "
+                           f"({time_limit:g} s); raise --time-limit")
+    return NoPlanError(Termination.ERROR, f"solver error: {detail}")
 
 
 def run_scenario(directory: Path, out: Path, *, run_date: dt.date,
