@@ -168,6 +168,47 @@ def verify(
 
 
 @app.command()
+def explain(
+    scenario: Annotated[Path, typer.Argument(help="Scenario directory.")],
+    run_dir: Annotated[Path, typer.Argument(help="The run directory to explain.")],
+    customer: Annotated[str, typer.Option("--customer", help="The customer_id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table."
+                                          )] = False,
+    date: Annotated[str | None, typer.Option("--date", help="Run date; default the run's."
+                                             )] = None,
+    policy: PolicyOpt = None,
+) -> None:
+    """Why a customer got these contacts and not others: every option with its values,
+    prices, and the caps, rules and conflicts that removed or blocked it."""
+    import json
+
+    from optimizer.explain import explain_customer
+    from optimizer.outputs import read_run_dir, run_date_of, stale_inputs
+    from optimizer.scenario import load_scenario
+
+    try:
+        summary, plan = read_run_dir(run_dir)
+        run_date = run_date_of(summary, None if date is None else _date(date, dt.date.today()))
+        s = load_scenario(scenario, run_date=run_date, policy_path=policy)
+        result = explain_customer(s, customer, summary, plan)
+    except InputError as exc:
+        _fail_input(exc)
+        return
+    stale = stale_inputs(summary, s)
+    if stale:
+        err.print(f"[yellow]warning[/]: the run was made from other versions of "
+                  f"{escape(', '.join(stale))}", soft_wrap=True)
+    for w in result.warnings:
+        err.print(f"[yellow]warning[/]: {escape(w)}", soft_wrap=True)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    from cli.explain_view import print_explanation
+
+    print_explanation(result)
+
+
+@app.command()
 def generate(
     out: Annotated[Path, typer.Argument(help="Directory to write the scenario into.")],
     customers: Annotated[int, typer.Option("--customers", min=1)] = 2000,
