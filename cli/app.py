@@ -168,6 +168,60 @@ def verify(
 
 
 @app.command()
+def frontier(
+    scenario: Annotated[Path, typer.Argument(help="Scenario directory.")],
+    x: Annotated[str, typer.Option("--x", help="Quantity to optimize on the horizontal axis: "
+                                   "a KPI, a numeric action column, 'contacts' or an "
+                                   "objective level; a leading '-' minimizes it.")],
+    y: Annotated[str, typer.Option("--y", help="Quantity whose requirement (eps) moves along "
+                                   "the frontier; same forms as --x.")],
+    points: Annotated[int, typer.Option("--points", help="Number of frontier points (>= 2)."
+                                        )] = 5,
+    out: Annotated[Path | None, typer.Option("--out", help="Directory to write; default "
+                                             "RUN_DIR/frontier with --run, else ./frontier."
+                                             )] = None,
+    run_dir: Annotated[Path | None, typer.Option("--run", help="A run directory whose plan "
+                                                 "is marked on the chart (else the policy is "
+                                                 "solved once for it).")] = None,
+    date: DateOpt = None,
+    policy: PolicyOpt = None,
+    time_limit: Annotated[float, typer.Option("--time-limit", help="Seconds for all solves "
+                                              "together.")] = 120.0,
+    solver: Annotated[str, typer.Option("--solver", help="auto, decomposition, cp-sat or "
+                                        "scip.")] = "auto",
+    gap: Annotated[float, typer.Option("--gap", help="Relative gap at which a point counts "
+                                       "as solved.")] = 0.0,
+    plans: Annotated[bool, typer.Option("--plans", help="Also write each point's plan to "
+                                        "plans/point-NN.parquet.")] = False,
+) -> None:
+    """The efficient frontier between two quantities (epsilon-constraint): writes
+    frontier.parquet, frontier.json and frontier.png."""
+    from optimizer.frontier import FrontierOptions
+    from optimizer.frontier_io import run_frontier
+    from optimizer.run import NoPlanError
+
+    run_date = None if date is None else _date(date, dt.date.today())
+    if run_date is None and run_dir is None:
+        run_date = dt.date.today()
+    try:
+        result, where = run_frontier(
+            scenario, out, x=x, y=y, options=FrontierOptions(points, time_limit, gap),
+            run_date=run_date, policy_path=policy, solver=solver, run_dir=run_dir,
+            plans=plans, progress=_progress)
+    except InputError as exc:
+        _fail_input(exc)
+        return
+    except NoPlanError as exc:
+        _fail_no_plan(exc)
+        return
+    proven = sum(p.status == "optimal" for p in result.points)
+    err.print(f"[bold]frontier[/]: {len(result.points)} point(s), {proven} proven optimal; "
+              f"{result.seconds:.1f} s; wrote {escape(str(where))}", soft_wrap=True)
+    for w in result.warnings:
+        err.print(f"[yellow]warning[/]: {escape(w)}", soft_wrap=True)
+
+
+@app.command()
 def explain(
     scenario: Annotated[Path, typer.Argument(help="Scenario directory.")],
     run_dir: Annotated[Path, typer.Argument(help="The run directory to explain.")],
