@@ -275,6 +275,21 @@ def _master(cuts: list[Evaluation], center: np.ndarray, radius: float,
 
 # --- primal: from the subproblem plans to a plan that keeps every global row ----------------
 
+def _usable_hint(lag: Lagrangian, hint: np.ndarray | None) -> np.ndarray | None:
+    """The request's hint as a plan, when it keeps every global row and coverage floor and
+    chooses only triples the oracle may choose (so also its customers' caps and conflicts
+    left by history); else None."""
+    if hint is None:
+        return None
+    plan = hint > 0.5
+    x = plan[lag.order]
+    if int(x.sum()) != int(plan.sum()):
+        return None
+    s = np.concatenate([lag.rows.rhs - lag.activities(x), lag.covered(x) - lag.cov_need])
+    scale = np.maximum(1.0, np.abs(np.concatenate([lag.rows.rhs, lag.cov_need])))
+    return plan if bool((s >= -FEASIBILITY_TOL * scale).all()) else None
+
+
 def restrict(problem: Problem, rows: list[LinearRow], free: np.ndarray,
              fixed: np.ndarray) -> tuple[Problem, np.ndarray]:
     """The problem over the triples of `free` customers, every other customer fixed at
@@ -373,6 +388,9 @@ class Decomposition:
         candidates: list[tuple[float, np.ndarray]] = []
         if found:
             candidates.append((found[0].primal, lag.to_triples(found[0].x)))
+        start_plan = _usable_hint(lag, request.hint)
+        if start_plan is not None:  # a warm start: polished like any other candidate
+            candidates.append((float(np.dot(request.objective, start_plan)), start_plan))
         repaired = repair(lag, center.x, center.multipliers,
                           deadline=start + 0.85 * request.time_limit)
         if repaired is not None:
