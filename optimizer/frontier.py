@@ -6,11 +6,12 @@ policy kept (the policy's objective levels are replaced by x). The eps values ru
 the x-optimal plan (lexicographically: the best y among x-optimal plans, so the first point
 is not weakly dominated) to the largest y found.
 
-Points are solved from the tightest eps down: each point's plan is then feasible for the
-next (looser) point, so it is a warm start (`hint`) and a fallback plan, and the x found
-never falls as eps loosens. A looser point's proven bound also bounds every tighter point,
-so bounds are made monotone the same way. Each point reports the solver's own honest status
-and gap; nothing here is called optimal without a proof.
+Points are solved from the loosest eps up, each warm-started (`hint`) with the previous
+point's plan; when that plan misses the new eps, customers are moved whole from it into the
+best known plan that keeps the eps, as many as every global row allows (`blend.py`), so
+the start is always feasible. A tighter point's plan keeps every looser eps and a looser
+point's proven bound bounds every tighter one, so both are made monotone at the end. Each
+point reports an honest status and gap; nothing here is called optimal without a proof.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Literal
 import numpy as np
 import pyarrow as pa
 
+from optimizer.blend import TOLERANCE, blend
 from optimizer.errors import InputError, closest
 from optimizer.lexicographic import solve_lexicographic
 from optimizer.problem import LinearRow, Problem, quantity_values
@@ -198,6 +200,10 @@ class _Budget:
         return max(share, MIN_SOLVE_SECONDS)
 
 
+def _keeps(row: LinearRow, plan: np.ndarray) -> bool:
+    return row.activity(plan) >= row.rhs - TOLERANCE * max(1.0, abs(row.rhs))
+
+
 def _row(name: str, values: np.ndarray, rhs: float) -> LinearRow:
     """`values . x >= rhs`, loosened by the round-off slack."""
     nz = np.flatnonzero(values)
@@ -249,28 +255,8 @@ def compute_frontier(scenario: Scenario, problem: Problem, solver: Solver, x: Ax
                         "the frontier is one point")
         n = 1
     eps = np.linspace(low, high, n) if n > 1 else np.array([low])
-    pool = [plan_a, plan_b, plan_c]
-    found: dict[int, tuple[np.ndarray, float | None, float]] = {}
-    carry = plan_c
-    for k in range(n - 1, -1, -1):
-        t0 = time.perf_counter()
-        row = _row(f"frontier: {y.label} eps", v, float(eps[k]))
-        r = solve(u, (row,), carry)
-        candidates = [p for p in (*pool, carry) if row.activity(p) >= row.rhs]
-        if r.x is not None:
-            candidates.append(r.x > 0.5)
-        if r.termination == Termination.INFEASIBLE and candidates:
-            warnings.append(f"point {k}: the solver reported infeasible although a known plan "
-                            "keeps eps; its bound is ignored")
-        bound = r.bound if r.termination != Termination.INFEASIBLE else None
-        if not candidates:  # cannot happen: the carried plan keeps every looser eps
-            raise no_plan_error(problem, solver, r.termination, r.detail,
-                                time_limit=options.time_limit, diagnosis_seconds=5.0)
-        carry = max(candidates, key=lambda p: float(u @ p))
-        found[k] = (carry, bound, time.perf_counter() - t0)
-        progress(_point_text(k, n, x, y, float(eps[k]), carry, bound, r.termination,
-                             time.perf_counter() - t0))
-    points = _points(x, y, eps, [found[k] for k in range(n)], a.bound, options.relative_gap)
+    found = _sweep(problem, x, y, eps, [plan_a, plan_b, plan_c], solve, progress, warnings)
+    points = _points(x, y, eps, found, a.bound, options.relative_gap)
     marker = None
     if current is not None:
         marker = CurrentPlan(x.of(current), y.of(current), current_source, "read")
@@ -289,13 +275,53 @@ def compute_frontier(scenario: Scenario, problem: Problem, solver: Solver, x: Ax
                     tuple(warnings))
 
 
+Solve = Callable[[np.ndarray, tuple[LinearRow, ...], np.ndarray | None], SolveResult]
+
+
+def _sweep(problem: Problem, x: Axis, y: Axis, eps: np.ndarray, known: list[np.ndarray],
+           solve: Solve, progress: Progress,
+           warnings: list[str]) -> list[tuple[np.ndarray, float | None, float]]:
+    """Each eps from the loosest up: (plan, the solver's bound on x, seconds). `known` are
+    the end points' plans [x-optimal, best y at the x optimum, y-optimal]; the last keeps
+    every eps, so every point has a plan."""
+    u, v = x.signed, y.signed
+    found = []
+    previous = known[1]
+    for k, target in enumerate(eps):
+        t0 = time.perf_counter()
+        row = _row(f"frontier: {y.label} eps", v, float(target))
+        keeping = [p for p in (*known, previous) if _keeps(row, p)]
+        base = max(keeping, key=lambda p: float(u @ p))
+        # warm start: the previous (looser) point's plan when it keeps this eps too, else
+        # the best known plan that does, with the customers of the previous plan that fit
+        start_plan = previous if _keeps(row, previous) else blend(
+            problem, base, previous, u, (*problem.rows, row))
+        r = solve(u, (row,), start_plan)
+        candidates = [*keeping, start_plan] + ([r.x > 0.5] if r.x is not None else [])
+        if r.termination == Termination.INFEASIBLE:
+            warnings.append(f"point {k}: the solver reported infeasible although a known plan "
+                            "keeps eps; its bound is ignored")
+        bound = r.bound if r.termination != Termination.INFEASIBLE else None
+        previous = max(candidates, key=lambda p: float(u @ p))
+        found.append((previous, bound, time.perf_counter() - t0))
+        progress(_point_text(k, len(eps), x, y, float(target), previous, bound,
+                             r.termination, time.perf_counter() - t0))
+    return found
+
+
 def _points(x: Axis, y: Axis, eps: np.ndarray,
             found: list[tuple[np.ndarray, float | None, float]], bound_all: float | None,
             gap: float) -> tuple[FrontierPoint, ...]:
-    """Back to the axes' units; bounds made monotone (a looser eps bounds a tighter one)."""
+    """Back to the axes' units, made monotone both ways: a tighter point's plan keeps every
+    looser eps (so a looser point takes it when it is worth more), and a looser point's
+    bound bounds every tighter one."""
+    plans = [plan for plan, _, _ in found]
+    for k in range(len(plans) - 2, -1, -1):
+        if float(x.signed @ plans[k + 1]) > float(x.signed @ plans[k]):
+            plans[k] = plans[k + 1]
     out = []
     best_bound = np.inf if bound_all is None else bound_all
-    for k, (plan, bound, seconds) in enumerate(found):
+    for k, ((_, bound, seconds), plan) in enumerate(zip(found, plans, strict=True)):
         if bound is not None:
             best_bound = min(best_bound, bound)
         value = float(x.signed @ plan)
@@ -316,6 +342,6 @@ def _point_text(k: int, n: int, x: Axis, y: Axis, eps: float, plan: np.ndarray,
     gap = relative_gap(float(x.signed @ plan), bound)
     shown = "" if bound is None else f", bound {x.sign * bound:,.2f}"
     gap_text = "gap unknown" if gap is None else f"gap {gap:.3%}"
-    return (f"point {n - k}/{n} (#{k}): {y.label} {word} {y.sign * eps:,.2f} -> "
+    return (f"point {k + 1}/{n}: {y.label} {word} {y.sign * eps:,.2f} -> "
             f"{x.label} = {value:,.2f}{shown}, {gap_text} ({termination.value}), "
             f"{seconds:.1f} s")

@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.app import app
+from optimizer.blend import blend
 from optimizer.errors import InputError
 from optimizer.frontier import Axis, Frontier, FrontierOptions, compute_frontier, parse_axis
 from optimizer.frontier_io import chart_img_tag
@@ -172,6 +173,53 @@ def test_end_points_match_separate_solves(loaded, margin_vs_clv) -> None:
                        f.x.values[nz])
     y_at_best_x, _ = _best(problem, f.y.values, (keep_x,))
     assert f.points[0].y == pytest.approx(y_at_best_x, abs=1e-6)
+
+
+def test_blend_of_two_plans_keeps_every_constraint(loaded, margin_vs_clv) -> None:
+    # from the y end's plan toward the x end's, under an eps halfway between their ys: the
+    # mix must keep the eps row and the policy, and be worth at least the y end's plan
+    s, problem = loaded
+    f = margin_vs_clv
+    rich, poor = f.points[-1].chosen, f.points[0].chosen
+    half = 0.5 * (f.points[0].y + f.points[-1].y)
+    nz = np.flatnonzero(f.y.values)
+    eps_row = LinearRow("eps", "level", ">=", half, nz, f.y.values[nz])
+    mix = blend(problem, rich, poor, f.x.values, (*problem.rows, eps_row))
+    assert eps_row.activity(mix) >= half - 1e-9
+    assert f.x.of(rich) <= f.x.of(mix) <= f.points[0].x + 1e-9
+    assert f.x.of(mix) > f.x.of(rich)  # here some customers can move
+    _verify(s, problem, mix)
+    # customers move whole: each one's contacts come from one of the two plans
+    t = problem.triples
+    for c in np.unique(t.customer):
+        mine = t.customer == c
+        assert np.array_equal(mix[mine], rich[mine]) or np.array_equal(mix[mine], poor[mine])
+
+
+def test_decomposition_keeps_a_feasible_hint(loaded, margin_vs_clv) -> None:
+    # the decomposition solver ignores no warm start: a plan that keeps every row is one of
+    # its candidates, so it never returns less (nor no plan at all)
+    # even under the hardest eps (the largest y), where its own repair may find nothing
+    _, problem = loaded
+    f = margin_vs_clv
+    hint = f.points[-1].chosen
+    nz = np.flatnonzero(f.y.values)
+    eps_row = LinearRow("eps", "level", ">=", f.y.of(hint) - 1e-9, nz, f.y.values[nz])
+    result = get_solver("decomposition").solve(problem, SolveRequest(
+        objective=f.x.values, extra_rows=(eps_row,), time_limit=2, hint=hint))
+    assert result.x is not None and result.objective >= f.x.of(hint) - 1e-9
+
+
+def test_frontier_with_the_decomposition_solver(loaded) -> None:
+    s, problem = loaded
+    f = compute_frontier(s, problem, get_solver("decomposition"),
+                         parse_axis(s, problem, "margin", "--x"),
+                         parse_axis(s, problem, "clv_delta", "--y"),
+                         FrontierOptions(points=3, time_limit=30))
+    assert np.all(np.diff([p.x for p in f.points]) <= 1e-6)
+    for p in f.points:
+        assert p.y >= p.eps - 1e-6 and p.bound is not None and p.bound >= p.x - 1e-6
+        _verify(s, problem, p.chosen)
 
 
 def test_minimized_y_and_a_level_as_x(loaded) -> None:
