@@ -9,6 +9,7 @@ from rich.table import Table
 
 from optimizer.explain import Explanation, Option
 
+PIPE_WIDTH = 160
 STYLE = {"chosen": "bold green", "blocked": "yellow", "removed": "red", "not chosen": "dim"}
 
 
@@ -45,6 +46,8 @@ def print_explanation(e: Explanation, console: Console | None = None) -> None:
     """Every option of the customer, the reasons in full, then what was never eligible,
     the coverage floors and the history."""
     out = console or Console(highlight=False)
+    if console is None and not out.is_terminal:  # piped to a file: no screen to fit
+        out = Console(highlight=False, width=max(out.width, PIPE_WIDTH))
     table = Table(title=f"customer {escape(str(e.customer_id))} (segment "
                   f"{escape(e.segment)}), run {e.run_date}")
     table.add_column("#", justify="right")
