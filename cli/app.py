@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -15,6 +15,9 @@ from rich.markup import escape
 from optimizer.check import Finding
 from optimizer.errors import InputError
 from optimizer.result import Termination
+
+if TYPE_CHECKING:
+    from optimizer.run import NoPlanError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Multi-objective contact optimization under hard guardrails.")
@@ -38,6 +41,15 @@ def _date(value: str | None, default: dt.date) -> dt.date:
 def _fail_input(exc: InputError) -> None:
     err.print(f"[bold red]error[/]: {escape(str(exc))}", soft_wrap=True)
     raise typer.Exit(EXIT_INPUT)
+
+
+def _fail_no_plan(exc: NoPlanError) -> None:
+    err.print(f"[bold red]{escape(str(exc))}[/]", soft_wrap=True)
+    for r in exc.relaxations:
+        err.print(f"  - {escape(r.sentence())}", soft_wrap=True)
+    code = {Termination.INFEASIBLE: EXIT_INFEASIBLE,
+            Termination.NO_SOLUTION: EXIT_NO_PLAN}.get(exc.termination, EXIT_SOLVER)
+    raise typer.Exit(code) from None
 
 
 def _progress(message: str) -> None:
@@ -90,12 +102,8 @@ def run(
         _fail_input(exc)
         return
     except NoPlanError as exc:
-        err.print(f"[bold red]{escape(str(exc))}[/]", soft_wrap=True)
-        for r in exc.relaxations:
-            err.print(f"  - {escape(r.sentence())}", soft_wrap=True)
-        code = {Termination.INFEASIBLE: EXIT_INFEASIBLE,
-                Termination.NO_SOLUTION: EXIT_NO_PLAN}.get(exc.termination, EXIT_SOLVER)
-        raise typer.Exit(code) from None
+        _fail_no_plan(exc)
+        return
     s = outcome.summary
     gap_text = "unknown" if s["gap"] is None else f"{s['gap']:.4%}"
     levels = "; ".join(_level_text(o) for o in s["objectives"])
@@ -212,6 +220,101 @@ def verify(
                   soft_wrap=True)
     err.print(f"[bold red]{len(violations)} violated constraint(s)[/]")
     raise typer.Exit(EXIT_VIOLATIONS)
+
+
+@app.command()
+def frontier(
+    scenario: Annotated[Path, typer.Argument(help="Scenario directory.")],
+    x: Annotated[str, typer.Option("--x", help="Quantity to optimize on the horizontal axis: "
+                                   "a KPI, a numeric action column, 'contacts' or an "
+                                   "objective level; a leading '-' minimizes it.")],
+    y: Annotated[str, typer.Option("--y", help="Quantity whose requirement (eps) moves along "
+                                   "the frontier; same forms as --x.")],
+    points: Annotated[int, typer.Option("--points", help="Number of frontier points (>= 2)."
+                                        )] = 5,
+    out: Annotated[Path | None, typer.Option("--out", help="Directory to write; default "
+                                             "RUN_DIR/frontier with --run, else ./frontier."
+                                             )] = None,
+    run_dir: Annotated[Path | None, typer.Option("--run", help="A run directory whose plan "
+                                                 "is marked on the chart (else the policy is "
+                                                 "solved once for it).")] = None,
+    date: DateOpt = None,
+    policy: PolicyOpt = None,
+    time_limit: Annotated[float, typer.Option("--time-limit", help="Seconds for all solves "
+                                              "together.")] = 120.0,
+    solver: Annotated[str, typer.Option("--solver", help="auto, decomposition, cp-sat or "
+                                        "scip.")] = "auto",
+    gap: Annotated[float, typer.Option("--gap", help="Relative gap at which a point counts "
+                                       "as solved.")] = 0.0,
+    plans: Annotated[bool, typer.Option("--plans", help="Also write each point's plan to "
+                                        "plans/point-NN.parquet.")] = False,
+) -> None:
+    """The efficient frontier between two quantities (epsilon-constraint): writes
+    frontier.parquet, frontier.json and frontier.png."""
+    from optimizer.frontier import FrontierOptions
+    from optimizer.frontier_io import run_frontier
+    from optimizer.run import NoPlanError
+
+    run_date = None if date is None else _date(date, dt.date.today())
+    if run_date is None and run_dir is None:
+        run_date = dt.date.today()
+    try:
+        result, where = run_frontier(
+            scenario, out, x=x, y=y, options=FrontierOptions(points, time_limit, gap),
+            run_date=run_date, policy_path=policy, solver=solver, run_dir=run_dir,
+            plans=plans, progress=_progress)
+    except InputError as exc:
+        _fail_input(exc)
+        return
+    except NoPlanError as exc:
+        _fail_no_plan(exc)
+        return
+    proven = sum(p.status == "optimal" for p in result.points)
+    err.print(f"[bold]frontier[/]: {len(result.points)} point(s), {proven} proven optimal; "
+              f"{result.seconds:.1f} s; wrote {escape(str(where))}", soft_wrap=True)
+    for w in result.warnings:
+        err.print(f"[yellow]warning[/]: {escape(w)}", soft_wrap=True)
+
+
+@app.command()
+def explain(
+    scenario: Annotated[Path, typer.Argument(help="Scenario directory.")],
+    run_dir: Annotated[Path, typer.Argument(help="The run directory to explain.")],
+    customer: Annotated[str, typer.Option("--customer", help="The customer_id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table."
+                                          )] = False,
+    date: Annotated[str | None, typer.Option("--date", help="Run date; default the run's."
+                                             )] = None,
+    policy: PolicyOpt = None,
+) -> None:
+    """Why a customer got these contacts and not others: every option with its values,
+    prices, and the caps, rules and conflicts that removed or blocked it."""
+    import json
+
+    from optimizer.explain import explain_customer
+    from optimizer.outputs import read_run_dir, run_date_of, stale_inputs
+    from optimizer.scenario import load_scenario
+
+    try:
+        summary, plan = read_run_dir(run_dir)
+        run_date = run_date_of(summary, None if date is None else _date(date, dt.date.today()))
+        s = load_scenario(scenario, run_date=run_date, policy_path=policy)
+        result = explain_customer(s, customer, summary, plan)
+    except InputError as exc:
+        _fail_input(exc)
+        return
+    stale = stale_inputs(summary, s)
+    if stale:
+        err.print(f"[yellow]warning[/]: the run was made from other versions of "
+                  f"{escape(', '.join(stale))}", soft_wrap=True)
+    for w in result.warnings:
+        err.print(f"[yellow]warning[/]: {escape(w)}", soft_wrap=True)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    from cli.explain_view import print_explanation
+
+    print_explanation(result)
 
 
 @app.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -11,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from optimizer.errors import InputError
 from optimizer.problem import Problem
 from optimizer.result import PlanResult
 from optimizer.scenario import Scenario
@@ -40,6 +43,66 @@ def plan_table(s: Scenario, problem: Problem, chosen: np.ndarray) -> pa.Table:
     for kpi, values in s.scores.values(row).items():
         columns[kpi] = pa.array(values)
     return pa.table(columns)
+
+
+def chosen_from_plan(s: Scenario, problem: Problem,
+                     plan: pd.DataFrame) -> tuple[np.ndarray, int]:
+    """The inverse of `plan_table`: a bool per triple, and how many plan rows name no
+    eligible triple (a plan from other inputs, or one the verifier would reject)."""
+    t = problem.triples
+    customer = pd.Index(s.customers["customer_id"]).get_indexer(
+        plan["customer_id"].to_numpy(dtype=object)).astype(np.int64)
+    action = pd.Index(s.actions["action_id"]).get_indexer(
+        plan["action_id"].to_numpy(dtype=object)).astype(np.int64)
+    day = (pd.to_datetime(plan["date"]).dt.normalize() - pd.Timestamp(s.run_date)).dt.days
+    day = day.to_numpy(dtype=np.int64)
+    known = (customer >= 0) & (action >= 0) & (day >= 0) & (day < s.horizon)
+    n_act = max(problem.n_actions, 1)
+    # triples are sorted by (customer, day, action), so this key is sorted too
+    keys = (t.customer.astype(np.int64) * s.horizon + t.day) * n_act + t.action
+    wanted = ((customer * s.horizon + day) * n_act + action)[known]
+    at = np.searchsorted(keys, wanted).clip(0, max(len(keys) - 1, 0))
+    hit = (at < len(keys)) & (keys[at] == wanted) if len(keys) else np.zeros(0, bool)
+    chosen = np.zeros(problem.size, dtype=bool)
+    chosen[at[hit]] = True
+    return chosen, int(len(plan) - hit.sum())
+
+
+def read_run_dir(run_dir: Path) -> tuple[dict[str, Any], pd.DataFrame]:
+    """summary.json and plan.parquet of a run directory; InputError when either is missing
+    or unreadable."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise InputError(str(run_dir), "run directory not found")
+    for name in ("summary.json", "plan.parquet"):
+        if not (run_dir / name).is_file():
+            raise InputError(str(run_dir / name), "not found: is this a run directory "
+                             "written by `contactopt run`?")
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+        plan = pq.read_table(run_dir / "plan.parquet").to_pandas()
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise InputError(str(run_dir), f"cannot be read: {exc}") from None
+    if not isinstance(summary, dict) or "run_date" not in summary:
+        raise InputError(str(run_dir / "summary.json"), "has no run_date")
+    return summary, plan
+
+
+def run_date_of(summary: dict[str, Any], given: dt.date | None) -> dt.date:
+    """The run's own date; an explicit --date must agree (a plan's dates are offsets from
+    it, so another date would shift every contact)."""
+    recorded = dt.date.fromisoformat(str(summary["run_date"]))
+    if given is not None and given != recorded:
+        raise InputError("--date", f"differs from the run directory's date {recorded}; leave "
+                         "--date out to use it", examples=(given.isoformat(),))
+    return recorded
+
+
+def stale_inputs(summary: dict[str, Any], s: Scenario) -> list[str]:
+    """Input files whose fingerprint differs from the one the run recorded."""
+    recorded = summary.get("fingerprints") or {}
+    return sorted(name for name, digest in s.fingerprints.items()
+                  if recorded.get(name) != digest)
 
 
 def constraint_report(problem: Problem, chosen: np.ndarray,

@@ -156,7 +156,7 @@ def build_problem(s: Scenario) -> Problem:
     policy = s.policy
     warnings: list[str] = []
     n_cust, n_act, horizon = len(s.customers), len(s.actions), s.horizon
-    masks = _Masks(s)
+    masks = PolicyMasks(s)
 
     triples = _expand_days(s)
     allowed = np.ones(len(triples), dtype=bool)
@@ -206,7 +206,7 @@ def build_problem(s: Scenario) -> Problem:
                    caps, conflicts, review, tuple(r.name for r in policy.reviews), tuple(warnings))
 
 
-class _Masks:
+class PolicyMasks:
     """Customer and action masks of the policy's filters, computed once each."""
 
     def __init__(self, s: Scenario) -> None:
@@ -240,6 +240,17 @@ class _Masks:
             frame = pd.DataFrame({"channel": h.channel[~known]})
             mask[~known] = table_mask(frame, conditions)
         return mask
+
+
+def candidate_triples(s: Scenario) -> Triples:
+    """Every scored (customer, action, day), before rules and history conflicts remove any
+    (for explanations, which must name what removed an option)."""
+    return _expand_days(s)
+
+
+def quantity_values(s: Scenario, name: str, t: Triples) -> np.ndarray:
+    """A quantity (KPI, numeric action column or `contacts`) per triple."""
+    return _quantity(s, name, t)
 
 
 def _expand_days(s: Scenario) -> Triples:
@@ -277,7 +288,7 @@ def _quantity(s: Scenario, name: str, t: Triples) -> np.ndarray:
     if source == "contacts":
         return np.ones(len(t), dtype=np.float32)
     if source == "kpi":
-        return s.scores.kpis[col][t.row]
+        return s.scores.column(col)[t.row]
     per_action = s.actions[col].to_numpy(np.float64)
     if (per_action.astype(np.float32) == per_action).all():
         per_action = per_action.astype(np.float32)
@@ -294,7 +305,7 @@ def _level_values(s: Scenario, weights: tuple[tuple[str, float], ...], t: Triple
     return total
 
 
-def _global_rows(s: Scenario, masks: _Masks, t: Triples, name: str, kind: RowKind,
+def _global_rows(s: Scenario, masks: PolicyMasks, t: Triples, name: str, kind: RowKind,
                  sense: Sense, where: Where, quantity: str, rhs: float,
                  per: str) -> list[LinearRow]:
     values = _quantity(s, quantity, t)
@@ -317,7 +328,7 @@ def _positions(mask: np.ndarray) -> np.ndarray:
     return idx.astype(np.int32) if len(mask) < 2**31 else idx
 
 
-def _blocked_by_history(s: Scenario, masks: _Masks, first: Where, then: Where, lag: int,
+def _blocked_by_history(s: Scenario, masks: PolicyMasks, first: Where, then: Where, lag: int,
                         t: Triples) -> np.ndarray:
     """Triples in `then` that a history contact in `first` already forbids."""
     h = s.history
@@ -331,7 +342,7 @@ def _blocked_by_history(s: Scenario, masks: _Masks, first: Where, then: Where, l
     return in_b & (t.day.astype(np.int64) <= latest[t.customer] + lag)
 
 
-def _cap_spec(s: Scenario, masks: _Masks, t: Triples, name: str, where: Where, cap: int,
+def _cap_spec(s: Scenario, masks: PolicyMasks, t: Triples, name: str, where: Where, cap: int,
               window: int, warnings: list[str]) -> CapSpec:
     """Which triples a cap counts, and each customer's room left by history per window end."""
     group = masks.customer(where)
@@ -351,7 +362,7 @@ def _cap_spec(s: Scenario, masks: _Masks, t: Triples, name: str, where: Where, c
     return CapSpec(name, window, cap, counts, left)
 
 
-def _conflict_masks(masks: _Masks, t: Triples, first: Where,
+def _conflict_masks(masks: PolicyMasks, t: Triples, first: Where,
                     then: Where) -> tuple[np.ndarray, np.ndarray]:
     group = masks.customer(first) & masks.customer(then)
     in_group = group[t.customer]

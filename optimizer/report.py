@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import base64
 import html
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
+
+FRONTIER_DIR = "frontier"  # where a run directory keeps its efficient frontier
 
 
 def _fmt(value: Any) -> str:
@@ -25,8 +34,62 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def render_report(summary: dict[str, Any], plan: pa.Table | None) -> str:
-    """The HTML report of a run, from its summary and plan."""
+def png_img_tag(png: bytes, alt: str) -> str:
+    """A PNG as a self-contained `<img>` (base64 data URL): the report needs no files."""
+    data = base64.b64encode(png).decode("ascii")
+    return (f"<img alt='{html.escape(alt, quote=True)}' style='max-width:100%' "
+            f"src='data:image/png;base64,{data}'>")
+
+
+def frontier_section(run_dir: Path) -> str | None:
+    """The efficient frontier written into `run_dir/frontier`, as an HTML section, or None
+    when there is none."""
+    folder = Path(run_dir) / FRONTIER_DIR
+    files = [folder / n for n in ("frontier.json", "frontier.parquet", "frontier.png")]
+    if not all(f.is_file() for f in files):
+        return None
+    meta = json.loads(files[0].read_text(encoding="utf-8"))
+    points = pq.read_table(files[1]).to_pylist()
+    x, y = meta["x"], meta["y"]
+    sense = {"max": "maximized", "min": "minimized"}
+    current = meta.get("current")
+    mark = "" if current is None else (
+        f" The star is the current policy's plan ({_fmt(x['name'])} {_fmt(current['x'])}, "
+        f"{_fmt(y['name'])} {_fmt(current['y'])}).")
+    text = (f"<p>Best {_fmt(x['name'])} ({sense[x['sense']]}) for each requirement "
+            f"{_fmt(meta['eps'])} on {_fmt(y['name'])} ({sense[y['sense']]}), every hard "
+            f"constraint kept; bound: {_fmt(meta['bound'])}.{mark}</p>")
+    rows = [[p["point"], p["eps"], p["x"], p["y"], p["bound"],
+             None if p["gap"] is None else f"{p['gap']:.4%}", p["status"]] for p in points]
+    return ("<h2>Efficient frontier</h2>" + text
+            + png_img_tag(files[2].read_bytes(), f"efficient frontier of {x['name']} vs "
+                          f"{y['name']}")
+            + _table(["point", "eps", f"x: {x['name']}", f"y: {y['name']}", "bound on x",
+                      "gap", "status"], rows))
+
+
+def refresh_report(run_dir: Path) -> None:
+    """Re-render a run's report.html from its files (say, once a frontier was added); the
+    new page replaces the old one in a single rename."""
+    run_dir = Path(run_dir)
+    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    plan = pq.read_table(run_dir / "plan.parquet")
+    section = frontier_section(run_dir)
+    page = render_report(summary, plan, () if section is None else (section,))
+    handle, tmp = tempfile.mkstemp(prefix=".report.html.tmp-", dir=run_dir)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as f:
+            f.write(page)
+        os.replace(tmp, run_dir / "report.html")
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def render_report(summary: dict[str, Any], plan: pa.Table | None,
+                  sections: Sequence[str] = ()) -> str:
+    """The HTML report of a run, from its summary and plan; `sections` are extra HTML
+    blocks (the efficient frontier) placed before the warnings."""
     gap = summary.get("gap")
     status = summary["status"]
     parts = [
@@ -62,6 +125,7 @@ def render_report(summary: dict[str, Any], plan: pa.Table | None) -> str:
     if infeasible:
         parts.append("<h2>Why no plan exists</h2><ul>" + "".join(
             f"<li>{html.escape(r)}</li>" for r in infeasible) + "</ul>")
+    parts.extend(sections)
     warnings = summary.get("warnings") or []
     if warnings:
         parts.append("<h2>Warnings</h2><ul>" + "".join(

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import pyarrow as pa
 
@@ -118,28 +118,39 @@ def solve_problem(problem: Problem, options: RunOptions, report: CheckReport,
     solver = get_solver(choose_solver(problem, options.solver))
     if report.infeasible:
         progress("a floor provably cannot be met: no solve; looking for the smallest moves")
-        _infeasible(problem, solver, options.time_limit, report.proofs)
+        raise _diagnosed(problem, solver, options.time_limit, report.proofs)
     progress(f"solving {len(problem.levels)} objective level(s) with {solver.name}, time limit "
              f"{options.time_limit:g} s")
     result = solve_lexicographic(problem, solver, time_limit=options.time_limit,
                                  relative_gap=options.relative_gap)
     if result.chosen is not None:
         return result
-    if result.termination == Termination.INFEASIBLE:
+    left = max(options.time_limit - (time.perf_counter() - start), 5.0)
+    raise no_plan_error(problem, solver, result.termination, result.detail,
+                        time_limit=options.time_limit, diagnosis_seconds=left,
+                        proofs=report.proofs, progress=progress)
+
+
+def no_plan_error(problem: Problem, solver: Solver, termination: Termination, detail: str, *,
+                  time_limit: float, diagnosis_seconds: float,
+                  proofs: tuple[FloorProof, ...] = (),
+                  progress: Callable[[str], None] = lambda _: None) -> NoPlanError:
+    """The error for a solve without a plan; when infeasible, with the smallest set of
+    constraints in conflict and how far each must move."""
+    if termination == Termination.INFEASIBLE:
         progress("no plan satisfies every hard constraint; looking for the smallest conflict")
-        left = max(options.time_limit - (time.perf_counter() - start), 5.0)
-        _infeasible(problem, solver, left, report.proofs)
-    if result.termination == Termination.NO_SOLUTION:
-        raise NoPlanError(Termination.NO_SOLUTION, f"no plan found within the time limit "
-                          f"({options.time_limit:g} s); raise --time-limit")
-    raise NoPlanError(Termination.ERROR, f"solver error: {result.detail}")
+        return _diagnosed(problem, solver, diagnosis_seconds, proofs)
+    if termination == Termination.NO_SOLUTION:
+        return NoPlanError(Termination.NO_SOLUTION, f"no plan found within the time limit "
+                           f"({time_limit:g} s); raise --time-limit")
+    return NoPlanError(Termination.ERROR, f"solver error: {detail}")
 
 
-def _infeasible(problem: Problem, solver: Solver, time_limit: float,
-                proofs: tuple[FloorProof, ...]) -> NoReturn:
+def _diagnosed(problem: Problem, solver: Solver, time_limit: float,
+               proofs: tuple[FloorProof, ...]) -> NoPlanError:
     diagnosis = diagnose(problem, solver, time_limit, list(proofs))
-    raise NoPlanError(Termination.INFEASIBLE, "infeasible: no plan keeps every hard "
-                      f"constraint; {diagnosis.summary()}", diagnosis.relaxations, diagnosis)
+    return NoPlanError(Termination.INFEASIBLE, "infeasible: no plan keeps every hard "
+                       f"constraint; {diagnosis.summary()}", diagnosis.relaxations, diagnosis)
 
 
 def run_scenario(directory: Path, out: Path, *, run_date: dt.date,

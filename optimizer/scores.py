@@ -97,6 +97,18 @@ class Scores:
     def __len__(self) -> int:
         return len(self.customer)
 
+    def column(self, name: str) -> np.ndarray:
+        """One KPI column in row order: from memory when the policy uses it, else read from
+        the file once (a frontier or an audit may sum a KPI the policy does not)."""
+        if name not in self.kpis:
+            if self.path is None or name not in self.columns:
+                raise KeyError(name)
+            parts = [plain(b.column(name)).to_numpy(zero_copy_only=False)
+                     for b in _batches(_dataset(self.path), [name])]
+            values = np.concatenate(parts) if parts else np.zeros(0)
+            self.kpis[name] = values if self.file_row is None else values[self.file_row]
+        return self.kpis[name]
+
     def detached(self) -> Scores:
         """The same scores without their arrays (KPIs are read back from the file): once the
         problem is compiled, the run no longer needs them in memory."""

@@ -219,7 +219,7 @@ class _Checker:
         if source == "contacts":
             return np.ones(len(self.rows))
         if source == "kpi":
-            values = self.s.scores.kpis[column][np.maximum(self.score_row, 0)]
+            values = self.s.scores.column(column)[np.maximum(self.score_row, 0)]
             return np.where(self.score_row >= 0, values.astype(np.float64), 0.0)
         per_action = pd.to_numeric(self.s.actions[column], errors="coerce").to_numpy(
             dtype=np.float64, na_value=np.nan)

@@ -184,6 +184,8 @@ class Lagrangian:
                            for i in self.cov_index]
         self.cov_need = np.array([c.need for c in self.coverage], dtype=float)
         self.blocks = [_Block(oracle)]
+        # positions the oracle prices at -inf (caps with no room left): never choosable
+        self.blocked: np.ndarray = getattr(oracle, "blocked", np.zeros(0, dtype=np.int64))
         self.n_rows = len(self.rows.names)
         self.dim = self.n_rows + len(self.coverage)
         self.evaluations = 0
@@ -361,6 +363,21 @@ def _master(cuts: list[Evaluation], center: np.ndarray, radius: float,
 
 # --- primal: from the subproblem plans to a plan that keeps every global row ----------------
 
+def _usable_hint(lag: Lagrangian, hint: np.ndarray | None) -> np.ndarray | None:
+    """The request's hint as a plan, when it keeps every global row and coverage floor and
+    chooses only triples the oracle may choose (so also its customers' caps and conflicts
+    left by history); else None."""
+    if hint is None:
+        return None
+    plan = hint > 0.5
+    x = lag.from_triples(plan)
+    if int(x.sum()) != int(plan.sum()) or x[lag.blocked].any():
+        return None
+    s = np.concatenate([lag.rows.rhs - lag.activities(x), lag.covered(x) - lag.cov_need])
+    scale = np.maximum(1.0, np.abs(np.concatenate([lag.rows.rhs, lag.cov_need])))
+    return plan if bool((s >= -FEASIBILITY_TOL * scale).all()) else None
+
+
 def restrict(problem: Problem, rows: list[LinearRow], free: np.ndarray,
              fixed: np.ndarray) -> tuple[Problem, np.ndarray]:
     """The problem over the triples of `free` customers, every other customer fixed at
@@ -474,6 +491,9 @@ class Decomposition:
         candidates: list[tuple[float, np.ndarray]] = []
         if found:
             candidates.append((found[0].primal, lag.to_triples(found[0].x)))
+        start_plan = _usable_hint(lag, request.hint)
+        if start_plan is not None:  # a warm start: polished like any other candidate
+            candidates.append((weighted_sum(request.objective, start_plan), start_plan))
         repaired = repair(lag, center.x, center.multipliers,
                           deadline=start + 0.85 * request.time_limit)
         if repaired is not None:
