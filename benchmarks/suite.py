@@ -177,6 +177,15 @@ def first_level_policy(policy: Path, out: Path) -> Path:
 # --------------------------------------------------------------------------- child jobs
 
 
+def _log_progress(message: str) -> None:
+    """contactopt's progress lines in the child's log, with the peak RSS so far."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # kB → GB
+    print(f"{dt.datetime.now():%H:%M:%S} [peak {peak:.1f} GB] {message}", file=sys.stderr,
+          flush=True)
+
+
 def _job_contactopt(job: dict[str, Any]) -> Row:
     """End to end: run_scenario from Parquet to the written run directory."""
     from optimizer.run import NoPlanError, RunOptions, run_scenario
@@ -188,7 +197,7 @@ def _job_contactopt(job: dict[str, Any]) -> Row:
         outcome = run_scenario(Path(job["scenario"]), Path(job["out"]),
                                run_date=dt.date.fromisoformat(job["run_date"]),
                                policy_path=Path(job["policy"]) if job["policy"] else None,
-                               options=options)
+                               options=options, progress=_log_progress)
     except NoPlanError as exc:
         seconds = time.perf_counter() - start
         _, problem, _ = _level1_model(job)  # sizes for the table, outside the timing

@@ -9,6 +9,7 @@ next level always starts feasible). The bound rows are ordinary global rows of k
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -23,17 +24,23 @@ LEVEL_SLACK = 1e-9
 def level_bound_row(problem: Problem, k: int, value: float) -> LinearRow:
     level = problem.levels[k]
     rhs = value - level.tolerance * abs(value) - LEVEL_SLACK * max(1.0, abs(value))
-    nz = np.flatnonzero(level.values)
-    return LinearRow(f"level '{level.name}'", "level", ">=", rhs, nz, level.values[nz],
-                     None, level.name)
+    nonzero = level.values != 0
+    if nonzero.all():  # the usual case: the level's own array, no copy
+        index, coef = np.arange(len(nonzero), dtype=np.int32 if len(nonzero) < 2**31
+                                else np.int64), level.values
+    else:
+        index = np.flatnonzero(nonzero)
+        coef = level.values[index]
+    return LinearRow(f"level '{level.name}'", "level", ">=", rhs, index, coef, None, level.name)
 
 
 def solve_lexicographic(problem: Problem, solver: Solver, *, time_limit: float,
-                        relative_gap: float = 0.0) -> PlanResult:
+                        relative_gap: float = 0.0,
+                        progress: Callable[[str], None] | None = None) -> PlanResult:
     """Solve every level in order within one overall time limit."""
     start = time.perf_counter()
     extra: list[LinearRow] = []
-    levels: list[tuple[str, float, float | None, Termination, float, int]] = []
+    levels: list[tuple[str, float, float | None, Termination, float, int, dict]] = []
     hint: np.ndarray | None = None
     duals: dict[str, float] = {}
     iterations = 0
@@ -44,7 +51,7 @@ def solve_lexicographic(problem: Problem, solver: Solver, *, time_limit: float,
         share = left / (n_levels - k) if k < n_levels - 1 else left
         result = solver.solve(problem, SolveRequest(
             objective=level.values, extra_rows=tuple(extra), time_limit=max(share, 0.05),
-            relative_gap=relative_gap, hint=hint, want_duals=k == 0))
+            relative_gap=relative_gap, hint=hint, want_duals=k == 0, progress=progress))
         iterations += result.iterations
         if result.x is None or result.objective is None:
             if k == 0 or result.termination == Termination.ERROR:
@@ -57,15 +64,15 @@ def solve_lexicographic(problem: Problem, solver: Solver, *, time_limit: float,
         x = result.x
         hint = x
         levels.append((level.name, result.objective, result.bound, result.termination,
-                       result.seconds, result.iterations))
+                       result.seconds, result.iterations, result.stats))
         if k < n_levels - 1:
             extra.append(level_bound_row(problem, k, result.objective))
     assert x is not None
     chosen = x > 0.5
     results = tuple(
         LevelResult(name, weighted_sum(problem.levels[k].values, chosen), value, bound, term,
-                    secs, its)
-        for k, (name, value, bound, term, secs, its) in enumerate(levels)
+                    secs, its, stats)
+        for k, (name, value, bound, term, secs, its, stats) in enumerate(levels)
     )
     all_optimal = len(results) == n_levels and all(
         r.termination == Termination.OPTIMAL for r in results)

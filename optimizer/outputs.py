@@ -139,7 +139,8 @@ def summary_dict(s: Scenario, problem: Problem, result: PlanResult, *, seconds: 
         "objectives": [
             {"name": lv.name, "value": lv.value, "bound": lv.bound,
              "solved_value": lv.solved_value, "gap": lv.gap,
-             "termination": lv.termination.value, "seconds": round(lv.seconds, 3)}
+             "termination": lv.termination.value, "seconds": round(lv.seconds, 3),
+             "iterations": lv.iterations, "stats": lv.stats}
             for lv in result.levels
         ],
         "gap": result.gap,

@@ -34,6 +34,7 @@ class SolveResult:
     row_duals: dict[str, float] = field(default_factory=dict)  # d objective / d rhs
     slacks: dict[str, float] = field(default_factory=dict)  # elastic solves: row moves
     detail: str = ""
+    stats: dict[str, float] = field(default_factory=dict)  # solver figures worth reporting
 
     @property
     def gap(self) -> float | None:
@@ -59,6 +60,7 @@ class LevelResult:
     termination: Termination
     seconds: float
     iterations: int = 0
+    stats: dict[str, float] = field(default_factory=dict)  # the level's solver figures
 
     @property
     def gap(self) -> float | None:

@@ -136,7 +136,7 @@ def solve_problem(problem: Problem, options: RunOptions, report: CheckReport,
     progress(f"solving {len(problem.levels)} objective level(s) with {solver.name}, time limit "
              f"{options.time_limit:g} s")
     result = solve_lexicographic(problem, solver, time_limit=options.time_limit,
-                                 relative_gap=options.relative_gap)
+                                 relative_gap=options.relative_gap, progress=progress)
     if result.chosen is not None:
         return result
     left = max(options.time_limit - (time.perf_counter() - start), 5.0)

@@ -26,6 +26,7 @@ class SolveRequest:
     want_duals: bool = False  # also compute shadow prices of the global rows
     elastic: bool = False  # minimize the violation of global rows instead (diagnosis)
     elastic_rows: frozenset[str] | None = None  # rows that may move (None: every floor/limit)
+    progress: Callable[[str], None] | None = None  # status lines during long solves
 
 
 class Solver(Protocol):

@@ -172,7 +172,8 @@ class Lagrangian:
         self.size = n_pos
         # rows touching many positions are kept dense too: a slice per chunk instead of a
         # gather and a scatter
-        self.dense = [_densify(i, c, n_pos) if len(i) > 0.2 * n_pos else None
+        self.dense = [(c if len(i) == n_pos else _densify(i, c, n_pos))
+                      if len(i) > 0.2 * n_pos else None
                       for i, c in zip(self.rows.index, self.rows.coef, strict=True)]
         self.coverage = problem.coverage
         if self.identity:
@@ -281,6 +282,17 @@ class Lagrangian:
         return time.perf_counter() - started
 
 
+def _evaluation_stats(lag: Lagrangian) -> dict[str, float]:
+    """What one dual evaluation costs, also in passes over the value data (the objective
+    and every row's coefficients read once): the figure that says how close the evaluation
+    is to reading its data once."""
+    per = lag.evaluation_seconds / max(lag.evaluations, 1)
+    one_pass = lag.pass_seconds()
+    return {"dual_evaluations": lag.evaluations, "seconds_per_evaluation": round(per, 4),
+            "seconds_per_pass": round(one_pass, 4),
+            "passes_per_evaluation": round(per / max(one_pass, 1e-9), 1)}
+
+
 def _densify(index: np.ndarray, coef: np.ndarray, size: int) -> np.ndarray:
     dense = np.zeros(size, dtype=coef.dtype)
     dense[index] = coef
@@ -385,21 +397,21 @@ def restrict(problem: Problem, rows: list[LinearRow], free: np.ndarray,
     t = problem.triples
     keep = free[t.customer]
     idx = np.flatnonzero(keep)
-    remap = np.full(len(t), -1, dtype=np.int64)
-    remap[idx] = np.arange(len(idx))
     fixed_x = fixed & ~keep
     sub_rows = []
     for row in rows:
         inside = keep[row.index]
-        done = weighted_sum(row.coef[~inside], fixed_x[row.index[~inside]])
-        sub_rows.append(replace(row, rhs=row.rhs - done, index=remap[row.index[inside]],
+        done = weighted_sum(row.coef, fixed_x[row.index])  # fixed_x is 0 inside
+        sub_rows.append(replace(row, rhs=row.rhs - done,
+                                index=np.searchsorted(idx, row.index[inside]),
                                 coef=row.coef[inside]))
     cov_rows = []
     for cov in problem.coverage:
         inside = keep[cov.index]
         already = cov.covered(fixed_x, t.customer)
         cov_rows.append(CoverageRow(cov.name, max(cov.need - already, 0), cov.group_size,
-                                    remap[cov.index[inside]], cov.min_share))
+                                    np.searchsorted(idx, cov.index[inside]),
+                                    cov.min_share))
     sub_t = Triples(t.customer[idx], t.action[idx], t.day[idx], t.row[idx])
     caps = tuple(CapSpec(c.name, c.window, c.max, c.counts[idx], c.left) for c in problem.caps)
     conflicts = tuple(ConflictSpec(c.name, c.lag, c.first[idx], c.then[idx])
@@ -432,17 +444,26 @@ class Decomposition:
             if ev.feasible and (not best_primal or ev.primal > best_primal[0].primal):
                 best_primal[:] = [ev]
 
+        say = request.progress or (lambda _: None)
         target = max(request.relative_gap, DEFAULT_GAP)
         warm = self._sampled_multipliers(problem, rows, request, target,
                                          deadline=start + 0.25 * request.time_limit)
+        if warm is not None:
+            say(f"decomposition: multipliers from a customer sample after "
+                f"{time.perf_counter() - start:.0f} s")
         deadline = start + 0.6 * request.time_limit
         center, cuts, iterations = minimize_dual(
             lag, deadline=deadline, tolerance=target * 0.2, on_primal=keep_primal,
             start_point=warm)
         bound = min(c.dual for c in cuts)
+        say(f"decomposition: bound {bound:,.2f} after {iterations} dual iterations "
+            f"({time.perf_counter() - start:.0f} s); building the plan")
         plan, value = self._primal(problem, rows, lag, center, best_primal, request, start,
                                    absolute_gap=0.5 * target * abs(bound), bound=bound)
         seconds = time.perf_counter() - start
+        if plan is not None:
+            gap_now = (bound - value) / max(abs(bound), 1e-9)
+            say(f"decomposition: plan {value:,.2f}, gap {gap_now:.4%} ({seconds:.0f} s)")
         if plan is None:
             return SolveResult(Termination.NO_SOLUTION, self.name, seconds, bound=bound,
                                iterations=iterations, limit_reached=True,
@@ -453,9 +474,10 @@ class Decomposition:
         termination = Termination.OPTIMAL if gap <= max(request.relative_gap, 1e-9) \
             else Termination.FEASIBLE
         duals = self._prices(lag, center) if request.want_duals else {}
-        return SolveResult(termination, self.name, seconds, x=plan.astype(float),
+        return SolveResult(termination, self.name, seconds, x=plan,
                            objective=value, bound=bound, iterations=iterations,
-                           row_duals=duals, detail=f"{lag.evaluations} dual evaluations")
+                           row_duals=duals, detail=f"{lag.evaluations} dual evaluations",
+                           stats=_evaluation_stats(lag))
 
     @staticmethod
     def _sampled_multipliers(problem: Problem, rows: list[LinearRow], request: SolveRequest,

@@ -39,19 +39,18 @@ def sample_problem(problem: Problem, rows: list[LinearRow],
     share = float(chosen.sum()) / problem.n_customers
     keep = chosen[t.customer]
     idx = np.flatnonzero(keep)
-    remap = np.full(len(t), -1, dtype=np.int64)
-    remap[idx] = np.arange(len(idx))
     renumber = np.cumsum(chosen) - 1
     sub_t = Triples(renumber[t.customer[idx]].astype(np.int32), t.action[idx], t.day[idx],
                     t.row[idx])
     sub_rows = []
     for row in rows:
         inside = keep[row.index]
-        sub_rows.append(replace(row, rhs=row.rhs * share, index=remap[row.index[inside]],
+        sub_rows.append(replace(row, rhs=row.rhs * share,
+                                index=np.searchsorted(idx, row.index[inside]),
                                 coef=row.coef[inside]))
     coverage = tuple(
         CoverageRow(c.name, math.ceil(c.need * share), round(c.group_size * share),
-                    remap[c.index[keep[c.index]]], c.min_share)
+                    np.searchsorted(idx, c.index[keep[c.index]]), c.min_share)
         for c in problem.coverage)
     caps = tuple(CapSpec(c.name, c.window, c.max, c.counts[idx], c.left[chosen])
                  for c in problem.caps)
