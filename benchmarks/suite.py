@@ -199,10 +199,10 @@ def _job_contactopt(job: dict[str, Any]) -> Row:
                                policy_path=Path(job["policy"]) if job["policy"] else None,
                                options=options, progress=_log_progress)
     except NoPlanError as exc:
-        seconds = time.perf_counter() - start
-        _, problem, _ = _level1_model(job)  # sizes for the table, outside the timing
-        return {"status": exc.termination.value, "seconds": seconds, "error": str(exc),
-                **_sizes(problem)}
+        # no sizes here: compiling the scenario a second time in this process, next to the
+        # first run's memory, ran a 10M-customer case out of memory
+        return {"status": exc.termination.value, "seconds": time.perf_counter() - start,
+                "error": str(exc)}
     seconds = time.perf_counter() - start
     s = outcome.summary
     first = s["objectives"][0] if s["objectives"] else {}
