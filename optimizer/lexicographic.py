@@ -4,6 +4,9 @@ Level k, once solved, becomes a constraint on the later levels: value_k >= v_k -
 tolerance_k * |v_k|, where v_k is the value found (a feasible plan reaches it, so the
 next level always starts feasible). The bound rows are ordinary global rows of kind
 "level", so any solver that handles global rows handles levels.
+
+Every level's solve also prices its global rows (the bound rows of the earlier levels
+included): level k's prices are d(level k)/d(bound) with the earlier bounds held.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import time
 import numpy as np
 
 from optimizer.problem import LinearRow, Problem, weighted_sum
-from optimizer.result import LevelResult, PlanResult, Termination
+from optimizer.result import LevelBound, LevelPrices, LevelResult, PlanResult, Termination
 from optimizer.solvers.base import Solver, SolveRequest
 
 # keeps a level's own plan feasible for its bound despite floating-point round-off
@@ -35,7 +38,8 @@ def solve_lexicographic(problem: Problem, solver: Solver, *, time_limit: float,
     extra: list[LinearRow] = []
     levels: list[tuple[str, float, float | None, Termination, float, int]] = []
     hint: np.ndarray | None = None
-    duals: dict[str, float] = {}
+    prices: list[LevelPrices] = []
+    bounds: list[LevelBound] = []
     iterations = 0
     x: np.ndarray | None = None
     n_levels = len(problem.levels)
@@ -44,7 +48,7 @@ def solve_lexicographic(problem: Problem, solver: Solver, *, time_limit: float,
         share = left / (n_levels - k) if k < n_levels - 1 else left
         result = solver.solve(problem, SolveRequest(
             objective=level.values, extra_rows=tuple(extra), time_limit=max(share, 0.05),
-            relative_gap=relative_gap, hint=hint, want_duals=k == 0))
+            relative_gap=relative_gap, hint=hint, want_duals=True))
         iterations += result.iterations
         if result.x is None or result.objective is None:
             if k == 0 or result.termination == Termination.ERROR:
@@ -52,14 +56,16 @@ def solve_lexicographic(problem: Problem, solver: Solver, *, time_limit: float,
                                   time.perf_counter() - start, None, iterations=iterations,
                                   detail=result.detail)
             break  # keep the plan of the previous level: it satisfies every hard constraint
-        if k == 0:
-            duals = result.row_duals
+        prices.append(LevelPrices(level.name, result.row_duals, result.dual_value,
+                                  result.objective, result.price_source))
         x = result.x
         hint = x
         levels.append((level.name, result.objective, result.bound, result.termination,
                        result.seconds, result.iterations))
         if k < n_levels - 1:
             extra.append(level_bound_row(problem, k, result.objective))
+            bounds.append(LevelBound(extra[-1].name, level.name, extra[-1].rhs,
+                                     level.tolerance))
     assert x is not None
     chosen = x > 0.5
     results = tuple(
@@ -71,5 +77,6 @@ def solve_lexicographic(problem: Problem, solver: Solver, *, time_limit: float,
         r.termination == Termination.OPTIMAL for r in results)
     return PlanResult(
         Termination.OPTIMAL if all_optimal else Termination.FEASIBLE,
-        solver.name, time.perf_counter() - start, chosen, results, duals, iterations,
+        solver.name, time.perf_counter() - start, chosen, results, prices[0].duals, iterations,
+        prices=tuple(prices), bounds=tuple(bounds[: len(results) - 1]),
     )

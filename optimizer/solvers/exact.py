@@ -200,12 +200,16 @@ class OrToolsMip:
         if termination == Termination.FEASIBLE and (gap <= max(request.relative_gap, 1e-9) or (
                 bound - objective <= request.absolute_gap)):
             termination = Termination.OPTIMAL
-        duals = relaxed.duals if (request.want_duals and relaxed is not None) else {}
+        # prices only from an LP that finished: a relaxation cut short prices nothing
+        priced = relaxed if request.want_duals and relaxed is not None and \
+            relaxed.objective is not None else None
         return SolveResult(
             termination, self.name, time.perf_counter() - start, x=x, objective=objective,
             bound=bound if np.isfinite(bound) else None,
             limit_reached=termination == Termination.FEASIBLE,
-            row_duals=duals, slacks=slack,
+            row_duals=priced.duals if priced else {}, slacks=slack,
+            dual_value=priced.objective if priced else None,
+            price_source="LP relaxation (GLOP duals)" if priced else "",
         )
 
     def _parameters(self, gap: float, absolute: float) -> str:
