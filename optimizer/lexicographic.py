@@ -32,7 +32,7 @@ def level_bound_row(problem: Problem, k: int, value: float) -> LinearRow:
 
 
 def solve_lexicographic(problem: Problem, solver: Solver, *, time_limit: float,
-                        relative_gap: float = 0.0) -> PlanResult:
+                        relative_gap: float = 0.0, deterministic: bool = False) -> PlanResult:
     """Solve every level in order within one overall time limit."""
     start = time.perf_counter()
     extra: list[LinearRow] = []
@@ -48,7 +48,8 @@ def solve_lexicographic(problem: Problem, solver: Solver, *, time_limit: float,
         share = left / (n_levels - k) if k < n_levels - 1 else left
         result = solver.solve(problem, SolveRequest(
             objective=level.values, extra_rows=tuple(extra), time_limit=max(share, 0.05),
-            relative_gap=relative_gap, hint=hint, want_duals=True))
+            relative_gap=relative_gap, hint=hint, want_duals=True,
+            deterministic=deterministic))
         iterations += result.iterations
         if result.x is None or result.objective is None:
             if k == 0 or result.termination == Termination.ERROR:

@@ -26,6 +26,7 @@ class SolveRequest:
     want_duals: bool = False  # also compute shadow prices of the global rows
     elastic: bool = False  # minimize the violation of global rows instead (diagnosis)
     elastic_rows: frozenset[str] | None = None  # rows that may move (None: every floor/limit)
+    deterministic: bool = False  # one CP-SAT worker: the same model gives the same plan
 
 
 class Solver(Protocol):

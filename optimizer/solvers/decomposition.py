@@ -544,7 +544,8 @@ class Decomposition:
         budget = min(left * 0.8, max(2.0, 0.25 * request.time_limit))
         result = OrToolsMip("cp-sat", "sat").solve(sub, SolveRequest(
             objective=request.objective[idx], time_limit=budget,
-            relative_gap=request.relative_gap, absolute_gap=absolute_gap, hint=plan[idx]))
+            relative_gap=request.relative_gap, absolute_gap=absolute_gap, hint=plan[idx],
+            deterministic=request.deterministic))
         if result.x is not None:
             polished = plan & ~free[problem.triples.customer]
             polished[idx] = result.x > 0.5

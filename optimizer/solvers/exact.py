@@ -166,7 +166,8 @@ class OrToolsMip:
         solver = mbh.ModelSolverHelper(self.backend)
         left = request.time_limit - (time.perf_counter() - start)
         solver.set_time_limit_in_seconds(max(left, 0.5))
-        params = self._parameters(request.relative_gap, request.absolute_gap)
+        params = self._parameters(request.relative_gap, request.absolute_gap,
+                                  workers=1 if request.deterministic else 8)
         if params:
             solver.set_solver_specific_parameters(params)
         solver.solve(model.helper)
@@ -212,9 +213,12 @@ class OrToolsMip:
             price_source="LP relaxation (GLOP duals)" if priced else "",
         )
 
-    def _parameters(self, gap: float, absolute: float) -> str:
+    def _parameters(self, gap: float, absolute: float, workers: int = 8) -> str:
+        """CP-SAT: `workers` search threads. Several race without interleaving, so which of
+        the plans within the gap comes back can change from run to run; one worker searches
+        sequentially, a function of the model (until a time limit cuts it)."""
         if self.backend == "sat":
-            text = f"num_workers:8,relative_gap_limit:{gap}"
+            text = f"num_workers:{workers},relative_gap_limit:{gap}"
             if absolute > 0:
                 text += f",absolute_gap_limit:{absolute}"
             return f"{text},{self.parameters}".rstrip(",")
