@@ -331,3 +331,34 @@ def test_report_shows_prices_and_readings(tmp_path: Path) -> None:
         assert c["reading"] and c["reading"].replace("'", "&#x27;") in page
     [bound] = outcome.summary["level_bounds"]
     assert bound["reading"].replace("'", "&#x27;") in page
+
+
+def test_readings_without_a_price_and_with_a_signed_quantity() -> None:
+    # the branches the solves above do not reach: no price from the solver, a floor on a
+    # quantity that can be negative (a total only for lowering it to 0), a tight bound
+    # priced 0, a level bound nobody priced
+    from optimizer.prices import constraint_fields, level_bound_report
+    from optimizer.result import LevelBound, LevelPrices
+
+    none = LevelPrices("profit", {}, None, 10.0, "")
+    out = constraint_fields(name="f", sense=">=", value=5.0, limit=5.0, coverage=False,
+                            nonnegative=True, prices=[none])
+    assert out == {"shadow_prices": {"profit": None},
+                   "reading": "'f' has no price: the solver gave none for 'profit'"}
+    # R(5) = 12 at p = -2, plan 11: R(0) <= 12 + 2 × 5 = 22, so lowering to 0 gains <= 11
+    lp = LevelPrices("profit", {"f": -2.0, "t": 0.0}, 12.0, 11.0, "LP relaxation (GLOP duals)")
+    out = constraint_fields(name="f", sense=">=", value=5.0, limit=5.0, coverage=False,
+                            nonnegative=False, prices=[lp])
+    assert out["lowered_to_zero_gains_at_most"] == pytest.approx(11.0)
+    assert "cost_at_most" not in out
+    assert out["reading"] == ("raising 'f' by one costs 2 of 'profit'; lowering it to 0 "
+                              "gains at most 11 of 'profit' (a bound from the LP relaxation: "
+                              "2 × 5, plus the plan's gap of 1 to it)")
+    out = constraint_fields(name="t", sense="<=", value=3.0, limit=3.0, coverage=False,
+                            nonnegative=True, prices=[lp])
+    assert out["reading"].startswith("'t' is met exactly but does not bind")
+    bound = LevelBound("level 'profit'", "profit", 9.5, 0.05)
+    [entry] = level_bound_report([bound], [lp, LevelPrices("clv", {}, None, 3.0)],
+                                 {"profit": 9.8})
+    assert entry["shadow_price"] is None and entry["value"] == 9.8
+    assert entry["reading"].startswith("the bound on 'profit' has no price")
