@@ -83,6 +83,9 @@ def run(
     solver: Annotated[str, typer.Option("--solver", help="auto, cp-sat or scip.")] = "auto",
     gap: Annotated[float, typer.Option("--gap", help="Relative gap at which a level counts "
                                        "as solved.")] = 0.0,
+    deterministic: Annotated[bool, typer.Option(
+        "--deterministic", help="One CP-SAT worker: the same inputs give the same plan, "
+        "unless a time limit cuts a solve short (slower on hard models).")] = False,
 ) -> None:
     """Optimize a scenario and write plan.parquet, summary.json and report.html to --out."""
     from optimizer.run import NoPlanError, RunOptions, run_scenario
@@ -96,7 +99,8 @@ def run(
     run_date = _date(date, default_date)
     try:
         outcome = run_scenario(scenario, out, run_date=run_date, policy_path=policy,
-                               options=RunOptions(time_limit, solver, gap), progress=_progress,
+                               options=RunOptions(time_limit, solver, gap, deterministic),
+                               progress=_progress,
                                on_finding=_print_finding)
     except InputError as exc:
         _fail_input(exc)

@@ -4,6 +4,9 @@ Level k, once solved, becomes a constraint on the later levels: value_k >= v_k -
 tolerance_k * |v_k|, where v_k is the value found (a feasible plan reaches it, so the
 next level always starts feasible). The bound rows are ordinary global rows of kind
 "level", so any solver that handles global rows handles levels.
+
+Every level's solve also prices its global rows (the bound rows of the earlier levels
+included): level k's prices are d(level k)/d(bound) with the earlier bounds held.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from collections.abc import Callable
 import numpy as np
 
 from optimizer.problem import LinearRow, Problem, weighted_sum
-from optimizer.result import LevelResult, PlanResult, Termination
+from optimizer.result import LevelBound, LevelPrices, LevelResult, PlanResult, Termination
 from optimizer.solvers.base import Solver, SolveRequest
 
 # keeps a level's own plan feasible for its bound despite floating-point round-off
@@ -35,14 +38,15 @@ def level_bound_row(problem: Problem, k: int, value: float) -> LinearRow:
 
 
 def solve_lexicographic(problem: Problem, solver: Solver, *, time_limit: float,
-                        relative_gap: float = 0.0,
+                        relative_gap: float = 0.0, deterministic: bool = False,
                         progress: Callable[[str], None] | None = None) -> PlanResult:
     """Solve every level in order within one overall time limit."""
     start = time.perf_counter()
     extra: list[LinearRow] = []
     levels: list[tuple[str, float, float | None, Termination, float, int, dict]] = []
     hint: np.ndarray | None = None
-    duals: dict[str, float] = {}
+    prices: list[LevelPrices] = []
+    bounds: list[LevelBound] = []
     iterations = 0
     x: np.ndarray | None = None
     n_levels = len(problem.levels)
@@ -51,7 +55,8 @@ def solve_lexicographic(problem: Problem, solver: Solver, *, time_limit: float,
         share = left / (n_levels - k) if k < n_levels - 1 else left
         result = solver.solve(problem, SolveRequest(
             objective=level.values, extra_rows=tuple(extra), time_limit=max(share, 0.05),
-            relative_gap=relative_gap, hint=hint, want_duals=k == 0, progress=progress))
+            relative_gap=relative_gap, hint=hint, want_duals=True,
+            deterministic=deterministic, progress=progress))
         iterations += result.iterations
         if result.x is None or result.objective is None:
             if k == 0 or result.termination == Termination.ERROR:
@@ -59,14 +64,16 @@ def solve_lexicographic(problem: Problem, solver: Solver, *, time_limit: float,
                                   time.perf_counter() - start, None, iterations=iterations,
                                   detail=result.detail)
             break  # keep the plan of the previous level: it satisfies every hard constraint
-        if k == 0:
-            duals = result.row_duals
+        prices.append(LevelPrices(level.name, result.row_duals, result.dual_value,
+                                  result.objective, result.price_source))
         x = result.x
         hint = x
         levels.append((level.name, result.objective, result.bound, result.termination,
                        result.seconds, result.iterations, result.stats))
         if k < n_levels - 1:
             extra.append(level_bound_row(problem, k, result.objective))
+            bounds.append(LevelBound(extra[-1].name, level.name, extra[-1].rhs,
+                                     level.tolerance))
     assert x is not None
     chosen = x > 0.5
     results = tuple(
@@ -78,5 +85,6 @@ def solve_lexicographic(problem: Problem, solver: Solver, *, time_limit: float,
         r.termination == Termination.OPTIMAL for r in results)
     return PlanResult(
         Termination.OPTIMAL if all_optimal else Termination.FEASIBLE,
-        solver.name, time.perf_counter() - start, chosen, results, duals, iterations,
+        solver.name, time.perf_counter() - start, chosen, results, prices[0].duals, iterations,
+        prices=tuple(prices), bounds=tuple(bounds[: len(results) - 1]),
     )

@@ -7,7 +7,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from optimizer.errors import InputError
+from optimizer.prices import constraint_fields, level_bound_report, price_or_none
 from optimizer.problem import Problem
-from optimizer.result import PlanResult
+from optimizer.result import LevelPrices, PlanResult
 from optimizer.scenario import Scenario
 
 FILE_WRITERS = Callable[[Path], None]
@@ -105,29 +106,31 @@ def stale_inputs(summary: dict[str, Any], s: Scenario) -> list[str]:
                   if recorded.get(name) != digest)
 
 
-def constraint_report(problem: Problem, chosen: np.ndarray,
-                      duals: dict[str, float]) -> list[dict[str, Any]]:
-    """Value, limit and shadow price of every global constraint for the plan."""
+def constraint_report(problem: Problem, chosen: np.ndarray, duals: dict[str, float],
+                      prices: Sequence[LevelPrices] = ()) -> list[dict[str, Any]]:
+    """Value, limit and shadow price of every global constraint for the plan; with the
+    levels' `prices`, also each level's price and a reading (see `prices.py`)."""
     x = chosen.astype(np.float64)
     out: list[dict[str, Any]] = []
     for row in problem.rows:
-        out.append({
+        entry = {
             "name": row.name, "kind": row.kind, "sense": row.sense,
             "value": round(row.activity(x), 9), "limit": row.rhs,
-            "day": row.day, "shadow_price": _price(duals.get(row.name)),
-        })
+            "day": row.day, "shadow_price": price_or_none(duals.get(row.name)),
+        }
+        out.append(entry | constraint_fields(
+            name=row.name, sense=row.sense, value=entry["value"], limit=row.rhs,
+            coverage=False, nonnegative=bool((row.coef >= 0).all()), prices=prices))
     for cov in problem.coverage:
+        covered = cov.covered(x, problem.triples.customer)
         out.append({
             "name": cov.name, "kind": "floor", "sense": ">=",
-            "value": cov.covered(x, problem.triples.customer), "limit": cov.need,
-            "day": None, "shadow_price": _price(duals.get(cov.name)),
+            "value": covered, "limit": cov.need,
+            "day": None, "shadow_price": price_or_none(duals.get(cov.name)),
             "group_size": cov.group_size, "min_share": cov.min_share,
-        })
+        } | constraint_fields(name=cov.name, sense=">=", value=covered, limit=cov.need,
+                              coverage=True, nonnegative=True, prices=prices))
     return out
-
-
-def _price(value: float | None) -> float | None:
-    return None if value is None else round(float(value), 9) + 0.0
 
 
 def summary_dict(s: Scenario, problem: Problem, result: PlanResult, *, seconds: float,
@@ -144,7 +147,10 @@ def summary_dict(s: Scenario, problem: Problem, result: PlanResult, *, seconds: 
             for lv in result.levels
         ],
         "gap": result.gap,
-        "constraints": constraint_report(problem, chosen, result.row_duals),
+        "constraints": constraint_report(problem, chosen, result.row_duals, result.prices),
+        "level_bounds": level_bound_report(result.bounds, result.prices,
+                                           {lv.name: lv.value for lv in result.levels}),
+        "price_source": result.prices[0].source if result.prices else "",
         "solver": result.solver,
         "iterations": result.iterations,
         "seconds": round(seconds, 3),

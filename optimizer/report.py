@@ -86,6 +86,37 @@ def refresh_report(run_dir: Path) -> None:
         raise
 
 
+def _prices_section(summary: dict[str, Any]) -> str:
+    """Global constraints and level bounds with their shadow prices per level, and what
+    each price says in one sentence."""
+    constraints = summary.get("constraints", [])
+    bounds = summary.get("level_bounds") or []
+    levels = [o["name"] for o in summary.get("objectives", [])]
+    source = summary.get("price_source") or "the solver"
+    text = (f"<h2>Global constraints</h2><p>Shadow price: change of the level's objective per "
+            f"unit of the constraint's bound (per customer for a coverage floor), from "
+            f"{html.escape(source)}; level k's price holds the earlier levels' bounds. "
+            f"Positive for a binding max, negative for a binding min, 0 when it does not "
+            f"bind.</p>")
+    priced = [c for c in constraints if "shadow_prices" in c]
+    heads = [f"price in '{lv}'" for lv in levels] if priced else ["shadow price"]
+    rows = [[c["name"], c["kind"], c["value"], c["sense"], c["limit"],
+             *([c["shadow_prices"].get(lv) for lv in levels] if priced
+               else [c["shadow_price"]])] for c in constraints]
+    text += _table(["constraint", "kind", "value", "sense", "bound", *heads], rows)
+    if bounds:
+        text += "<h3>Objective levels as bounds on the later ones</h3>" + _table(
+            ["level bound", "value in plan", "at least", "tolerance", "priced in",
+             "shadow price"],
+            [[b["name"], b["value"], b["limit"], f"{b['tolerance'] * 100:g}%", b["priced_in"],
+              b["shadow_price"]] for b in bounds])
+    readings = [c["reading"] for c in [*constraints, *bounds] if c.get("reading")]
+    if readings:
+        text += "<h3>What the prices say</h3><ul>" + "".join(
+            f"<li>{html.escape(r)}</li>" for r in readings) + "</ul>"
+    return text
+
+
 def render_report(summary: dict[str, Any], plan: pa.Table | None,
                   sections: Sequence[str] = ()) -> str:
     """The HTML report of a run, from its summary and plan; `sections` are extra HTML
@@ -110,11 +141,7 @@ def render_report(summary: dict[str, Any], plan: pa.Table | None,
         [[o["name"], o["value"], o["solved_value"], o["bound"],
           None if o["gap"] is None else f"{o['gap']:.4%}", o["termination"]]
          for o in summary.get("objectives", [])]))
-    parts.append("<h2>Global constraints</h2><p>Shadow price: change of the first objective "
-                 "per unit of the constraint's bound (LP relaxation).</p>" + _table(
-        ["constraint", "kind", "value", "sense", "bound", "shadow price"],
-        [[c["name"], c["kind"], c["value"], c["sense"], c["limit"], c["shadow_price"]]
-         for c in summary.get("constraints", [])]))
+    parts.append(_prices_section(summary))
     if plan is not None and plan.num_rows:
         frame = plan.select(["channel", "date"]).to_pandas()
         pivot = pd.crosstab(frame["channel"], frame["date"].astype(str))

@@ -35,6 +35,10 @@ class SolveResult:
     slacks: dict[str, float] = field(default_factory=dict)  # elastic solves: row moves
     detail: str = ""
     stats: dict[str, float] = field(default_factory=dict)  # solver figures worth reporting
+    # the relaxation's value at the prices (LP optimum, or Lagrangian dual value): with the
+    # prices p it bounds the optimum at other right-hand sides b', v(b') <= this + p·(b' - b)
+    dual_value: float | None = None
+    price_source: str = ""  # where `row_duals` come from, in words
 
     @property
     def gap(self) -> float | None:
@@ -68,6 +72,30 @@ class LevelResult:
 
 
 @dataclass(frozen=True)
+class LevelPrices:
+    """The shadow prices of one level's solve, in that level's objective units.
+
+    Level k's solve holds the bound rows of levels < k, so its prices are partial
+    derivatives with those bounds held where they were."""
+
+    level: str  # the level solved
+    duals: dict[str, float]  # row name -> d(level objective)/d(row's bound); {}: none
+    dual_value: float | None  # the relaxation's value at these prices
+    solved_value: float  # the level's value when it was solved
+    source: str = ""  # "LP relaxation (GLOP)", "Lagrange multipliers", ...
+
+
+@dataclass(frozen=True)
+class LevelBound:
+    """The bound a solved level puts on the later ones: value >= rhs."""
+
+    name: str  # the row's name, e.g. "level 'profit'"
+    level: str  # the bounded level
+    rhs: float
+    tolerance: float
+
+
+@dataclass(frozen=True)
 class PlanResult:
     """The outcome of a whole run: a plan (or none) and the proof that comes with it."""
 
@@ -76,9 +104,11 @@ class PlanResult:
     seconds: float
     chosen: np.ndarray | None  # bool per triple
     levels: tuple[LevelResult, ...] = ()
-    row_duals: dict[str, float] = field(default_factory=dict)
+    row_duals: dict[str, float] = field(default_factory=dict)  # level 1's, as before
     iterations: int = 0
     detail: str = ""
+    prices: tuple[LevelPrices, ...] = ()  # every solved level's prices, in order
+    bounds: tuple[LevelBound, ...] = ()  # the bound of each level but the last
 
     @property
     def gap(self) -> float | None:

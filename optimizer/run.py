@@ -54,6 +54,7 @@ class RunOptions:
     time_limit: float = 60.0
     solver: str = "auto"
     relative_gap: float = 0.0
+    deterministic: bool = False  # one CP-SAT worker (see README, Determinism)
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,8 @@ def solve_problem(problem: Problem, options: RunOptions, report: CheckReport,
     progress(f"solving {len(problem.levels)} objective level(s) with {solver.name}, time limit "
              f"{options.time_limit:g} s")
     result = solve_lexicographic(problem, solver, time_limit=options.time_limit,
-                                 relative_gap=options.relative_gap, progress=progress)
+                                 relative_gap=options.relative_gap,
+                                 deterministic=options.deterministic, progress=progress)
     if result.chosen is not None:
         return result
     left = max(options.time_limit - (time.perf_counter() - start), 5.0)
@@ -196,7 +198,8 @@ def run_scenario(directory: Path, out: Path, *, run_date: dt.date,
                            extra={"version": __version__,
                                   "options": {"time_limit": options.time_limit,
                                               "solver": options.solver,
-                                              "relative_gap": options.relative_gap},
+                                              "relative_gap": options.relative_gap,
+                                              "deterministic": options.deterministic},
                                   "findings": [f.to_dict() for f in findings]})
     report = render_report(summary, plan)
     write_run_dir(out, {

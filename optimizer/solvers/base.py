@@ -27,6 +27,7 @@ class SolveRequest:
     elastic: bool = False  # minimize the violation of global rows instead (diagnosis)
     elastic_rows: frozenset[str] | None = None  # rows that may move (None: every floor/limit)
     progress: Callable[[str], None] | None = None  # status lines during long solves
+    deterministic: bool = False  # one CP-SAT worker: the same model gives the same plan
 
 
 class Solver(Protocol):

@@ -166,7 +166,8 @@ class OrToolsMip:
         solver = mbh.ModelSolverHelper(self.backend)
         left = request.time_limit - (time.perf_counter() - start)
         solver.set_time_limit_in_seconds(max(left, 0.5))
-        params = self._parameters(request.relative_gap, request.absolute_gap)
+        params = self._parameters(request.relative_gap, request.absolute_gap,
+                                  workers=1 if request.deterministic else 8)
         if params:
             solver.set_solver_specific_parameters(params)
         solver.solve(model.helper)
@@ -200,17 +201,24 @@ class OrToolsMip:
         if termination == Termination.FEASIBLE and (gap <= max(request.relative_gap, 1e-9) or (
                 bound - objective <= request.absolute_gap)):
             termination = Termination.OPTIMAL
-        duals = relaxed.duals if (request.want_duals and relaxed is not None) else {}
+        # prices only from an LP that finished: a relaxation cut short prices nothing
+        priced = relaxed if request.want_duals and relaxed is not None and \
+            relaxed.objective is not None else None
         return SolveResult(
             termination, self.name, time.perf_counter() - start, x=x, objective=objective,
             bound=bound if np.isfinite(bound) else None,
             limit_reached=termination == Termination.FEASIBLE,
-            row_duals=duals, slacks=slack,
+            row_duals=priced.duals if priced else {}, slacks=slack,
+            dual_value=priced.objective if priced else None,
+            price_source="LP relaxation (GLOP duals)" if priced else "",
         )
 
-    def _parameters(self, gap: float, absolute: float) -> str:
+    def _parameters(self, gap: float, absolute: float, workers: int = 8) -> str:
+        """CP-SAT: `workers` search threads. Several race without interleaving, so which of
+        the plans within the gap comes back can change from run to run; one worker searches
+        sequentially, a function of the model (until a time limit cuts it)."""
         if self.backend == "sat":
-            text = f"num_workers:8,relative_gap_limit:{gap}"
+            text = f"num_workers:{workers},relative_gap_limit:{gap}"
             if absolute > 0:
                 text += f",absolute_gap_limit:{absolute}"
             return f"{text},{self.parameters}".rstrip(",")
