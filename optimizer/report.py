@@ -117,6 +117,49 @@ def _prices_section(summary: dict[str, Any]) -> str:
     return text
 
 
+def _audit_section(summary: dict[str, Any]) -> str:
+    """The `audit` figures of summary.json as a few small tables (aggregates only)."""
+    audit = summary.get("audit")
+    if not audit:
+        return ""
+    dist = audit.get("contacts_per_customer", {})
+    text = "<h2>Audit</h2>" + _table(
+        ["contacts per customer", "min", "p50", "p90", "max", "mean", "never contacted"],
+        [[name.replace("_", " "), d["min"], d["p50"], d["p90"], d["max"], d["mean"],
+          None if d["never_contacted_share"] is None else f"{d['never_contacted_share']:.1%}"]
+         for name, d in dist.items()])
+    conc = audit.get("concentration", {})
+
+    def pct(v: Any) -> Any:
+        return None if v is None else f"{v:.1%}"
+
+    text += _table(
+        ["Gini of contacts", "top decile (p_response): contacts",
+         f"top decile: discount ({conc.get('discount_source')})", "note"],
+        [[conc.get("gini_contacts"), pct(conc.get("top_decile_contact_share")),
+          pct(conc.get("top_decile_discount_share")), conc.get("reason") or ""]])
+    groups = [("segment", g) for g in audit.get("segments", [])]
+    for col, rows in (audit.get("audit_only") or {}).items():
+        groups += [(col, g) for g in rows]
+    if groups:
+        text += _table(
+            ["attribute", "group", "customers", "contacted", "contacts", "disparity", "flag"],
+            [[col, g["group"], g["customers"], pct(g["share_contacted"]), g["contacts"],
+              g.get("disparity_ratio"), "below 0.8" if g.get("flag") else ""]
+             for col, g in groups])
+    fatigue = audit.get("fatigue", {})
+    rows = [[c["name"], c["window_days"], c["max"], c["customers_at_cap"]]
+            for c in fatigue.get("caps", [])]
+    if rows:
+        text += _table(["cap", "window days", "max", "customers at cap"], rows)
+    rolling = fatigue.get("rolling_with_history", {})
+    if rolling:
+        text += _table(["rolling window (history included)", "max", "p90"],
+                       [[name.replace("_", " "), r["max"], r["p90"]]
+                        for name, r in rolling.items()])
+    return text
+
+
 def render_report(summary: dict[str, Any], plan: pa.Table | None,
                   sections: Sequence[str] = ()) -> str:
     """The HTML report of a run, from its summary and plan; `sections` are extra HTML
@@ -142,6 +185,7 @@ def render_report(summary: dict[str, Any], plan: pa.Table | None,
           None if o["gap"] is None else f"{o['gap']:.4%}", o["termination"]]
          for o in summary.get("objectives", [])]))
     parts.append(_prices_section(summary))
+    parts.append(_audit_section(summary))
     if plan is not None and plan.num_rows:
         frame = plan.select(["channel", "date"]).to_pandas()
         pivot = pd.crosstab(frame["channel"], frame["date"].astype(str))

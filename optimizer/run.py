@@ -16,6 +16,7 @@ from typing import Any
 import pyarrow as pa
 
 from optimizer import __version__
+from optimizer.audit import audit_report
 from optimizer.bounds import FloorProof
 from optimizer.check import CheckReport, Finding, check_problem
 from optimizer.diagnosis import Diagnosis, Relaxation, diagnose
@@ -194,13 +195,17 @@ def run_scenario(directory: Path, out: Path, *, run_date: dt.date,
     result = solve_problem(problem, options, report, progress)
     assert result.chosen is not None
     plan = plan_table(scenario, problem, result.chosen)
+    kpis = {name: plan.column(name).to_numpy() for name in ("discount_cost",)
+            if name in plan.column_names}
+    audit = audit_report(scenario, problem, result.chosen, kpis)
     summary = summary_dict(scenario, problem, result, seconds=time.perf_counter() - start,
                            extra={"version": __version__,
                                   "options": {"time_limit": options.time_limit,
                                               "solver": options.solver,
                                               "relative_gap": options.relative_gap,
                                               "deterministic": options.deterministic},
-                                  "findings": [f.to_dict() for f in findings]})
+                                  "findings": [f.to_dict() for f in findings],
+                                  "audit": audit})
     report = render_report(summary, plan)
     write_run_dir(out, {
         "plan.parquet": lambda p: write_parquet(p, plan),
