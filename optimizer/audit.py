@@ -112,9 +112,13 @@ def _concentration(s: Scenario, problem: Problem, idx: np.ndarray, per_customer:
     if "p_response" not in s.kpi_names:
         out["reason"] = "no KPI column p_response in scores"
         return out
-    p = s.scores.column("p_response")[t.row].astype(np.float64)
+    # triples are sorted by customer: a segmented max, in the column's own precision
+    p = s.scores.column("p_response")[t.row]
     best = np.full(n, -np.inf)
-    np.maximum.at(best, t.customer, p)
+    if len(p):
+        starts = np.flatnonzero(np.r_[True, t.customer[1:] != t.customer[:-1]])
+        best[t.customer[starts]] = np.maximum.reduceat(p, starts)
+    del p
     k = math.ceil(n / 10)
     top = np.zeros(n, dtype=bool)
     top[np.argsort(-best, kind="stable")[:k]] = True
