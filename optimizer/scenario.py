@@ -174,10 +174,7 @@ def _load_customers(path: Path) -> tuple[pd.DataFrame, pa.Array]:
         raise type_error(source, "customer_id", "string or integer", ids.type)
     no_nulls(ids, source, "customer_id")
     unique_values(ids, source, "customer_id")
-    segment = plain(table["segment"])
-    if not is_string(segment.type):
-        raise type_error(source, "segment", "string", segment.type)
-    no_nulls(segment, source, "segment", ids)
+    segment = _text(table, source, "segment", ids)
     table = table.set_column(table.column_names.index("customer_id"), "customer_id", ids)
     table = table.set_column(table.column_names.index("segment"), "segment",
                              segment.cast(pa.string()))
@@ -185,19 +182,22 @@ def _load_customers(path: Path) -> tuple[pd.DataFrame, pa.Array]:
     return frame, pa.array(frame["customer_id"].to_numpy(), type=ids.type)
 
 
+def _text(table: pa.Table, source: str, col: str, ids: pa.Array | None = None) -> pa.Array:
+    """A required string column without nulls (`ids` name the rows in messages)."""
+    values = plain(table[col])
+    if not is_string(values.type):
+        raise type_error(source, col, "string", values.type)
+    no_nulls(values, source, col, ids)
+    return values
+
+
 def _load_actions(path: Path) -> pd.DataFrame:
     source = "actions.parquet"
     table = read_table(path)
     require_columns(table, source, ("action_id", "channel", "cost", "discount"))
-    ids = plain(table["action_id"])
-    if not is_string(ids.type):
-        raise type_error(source, "action_id", "string", ids.type)
-    no_nulls(ids, source, "action_id")
+    ids = _text(table, source, "action_id")
     unique_values(ids, source, "action_id")
-    channel = plain(table["channel"])
-    if not is_string(channel.type):
-        raise type_error(source, "channel", "string", channel.type)
-    no_nulls(channel, source, "channel", ids)
+    channel = _text(table, source, "channel", ids)
     for col in ("cost", "discount"):
         values = plain(table[col])
         if not is_number(values.type):

@@ -65,12 +65,13 @@ class SortedIds:
 def _fixed_width(ids: pa.Array) -> np.ndarray:
     """An Arrow string array as a numpy `S` array (object array if an id holds a NUL)."""
     ids = ids.cast(pa.large_string())
-    if ids.offset or ids.null_count:
-        ids = pa.concat_arrays([ids])
-    _, offsets, data = ids.buffers()
-    offsets = np.frombuffer(offsets, dtype=np.int64, count=len(ids) + 1)
-    raw = np.frombuffer(data, dtype=np.uint8, count=int(offsets[-1])) if data else np.zeros(
-        0, np.uint8)
+    _, offset_buffer, data = ids.buffers()
+    # a sliced array starts `ids.offset` entries into its offsets, and its first string
+    # `offsets[0]` bytes into its data
+    offsets = np.frombuffer(offset_buffer, dtype=np.int64,
+                            count=ids.offset + len(ids) + 1)[ids.offset:]
+    raw = (np.frombuffer(data, dtype=np.uint8, count=int(offsets[-1]))[int(offsets[0]):]
+           if data is not None else np.zeros(0, np.uint8))
     if (raw == 0).any():
         return ids.to_numpy(zero_copy_only=False)
     lengths = np.diff(offsets)
@@ -78,7 +79,7 @@ def _fixed_width(ids: pa.Array) -> np.ndarray:
     out = np.zeros((len(ids), width), dtype=np.uint8)
     rows = np.repeat(np.arange(len(ids), dtype=np.int64), lengths)
     cols = np.arange(len(raw), dtype=np.int64) - np.repeat(offsets[:-1] - offsets[0], lengths)
-    out[rows, cols] = raw[offsets[0]:offsets[0] + len(raw)] if offsets[0] else raw
+    out[rows, cols] = raw
     return out.view(f"S{width}").reshape(-1)
 
 

@@ -162,3 +162,32 @@ def test_lexicographic_run_with_decomposition(tmp_path: Path) -> None:
         # of 1.1e-3 to 4.1e-3 seen): 1% is what it always reaches, far from a broken solve
         assert level.gap is not None and level.gap < (1e-3 if k == 0 else 1e-2)
     assert result.row_duals  # multipliers of the first level, as shadow prices
+
+
+def test_sampled_warm_start_keeps_the_bound_proven(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sample path (used above two million customers) on a small scenario: multipliers
+    from a fifth of the customers, then full evaluations. The plan must verify and the
+    bound must still be >= the exact optimum (it comes from full evaluations only)."""
+    from optimizer.solvers import decomposition, sampling
+    from optimizer.synthetic import generate_scenario
+
+    used: list[int] = []
+
+    def fifth(n: int) -> np.ndarray | None:
+        chosen = sampling.sampled_customers(n, size=n // 5)
+        used.append(0 if chosen is None else int(chosen.sum()))
+        return chosen
+
+    monkeypatch.setattr(decomposition, "sampled_customers", fifth)
+    generate_scenario(tmp_path / "s", customers=300, actions=8, horizon=1, seed=3, run_date=RUN)
+    scenario = load_scenario(tmp_path / "s", run_date=RUN)
+    problem = build_problem(scenario)
+    request = SolveRequest(objective=problem.levels[0].values, time_limit=30)
+    dec = get_solver("decomposition").solve(problem, request)
+    assert used and 30 <= used[0] <= 90  # about a fifth of 300 customers was sampled
+    exact = get_solver("cp-sat").solve(problem, request)
+    assert exact.termination == Termination.OPTIMAL and dec.x is not None
+    assert verify_plan(scenario, _plan(scenario, problem, dec.x > 0.5)) == []
+    assert dec.bound >= exact.objective - 1e-6 * max(1.0, abs(exact.objective))
+    assert dec.objective <= exact.objective + 1e-6 * max(1.0, abs(exact.objective))
