@@ -143,12 +143,8 @@ class _Block:
     def __init__(self, oracle: DayChoiceOracle | EnumerationOracle) -> None:
         self.oracle = oracle
 
-    def solve(self, values: ValuesAt, size: int,
-              bonus: np.ndarray) -> tuple[float, np.ndarray]:
-        if isinstance(self.oracle, DayChoiceOracle):  # reads the values chunk by chunk
-            totals, chosen = self.oracle.solve(values, bonus)
-        else:
-            totals, chosen = self.oracle.solve(values(0, size), bonus)
+    def solve(self, values: ValuesAt, bonus: np.ndarray) -> tuple[float, np.ndarray]:
+        totals, chosen = self.oracle.solve(values, bonus)
         return float(totals.sum()), chosen
 
 
@@ -236,8 +232,7 @@ class Lagrangian:
         total = 0.0
         parts = []
         for block in self.blocks:  # map over blocks; reduce the sums
-            value, chosen = block.solve(lambda lo, hi: self.values_at(prices, lo, hi),
-                                        self.size, bonus)
+            value, chosen = block.solve(lambda lo, hi: self.values_at(prices, lo, hi), bonus)
             total += value
             parts.append(chosen)
         chosen = np.concatenate(parts) if len(parts) > 1 else parts[0]

@@ -10,6 +10,8 @@ breadth-first by the highest position in the set, keeping only sets that break n
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -98,9 +100,12 @@ class EnumerationOracle:
         order = np.lexsort((mask, cust))
         return cust[order], mask[order]
 
-    def solve(self, rv: np.ndarray,
+    def solve(self, rv: np.ndarray | Callable[[int, int], np.ndarray],
               bonus: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Per-customer optimal values and the chosen triples (sorted positions)."""
+        """Per-customer optimal values and the chosen triples (sorted positions); `rv` may
+        be a function of a position range, as for the day-choice oracle."""
+        if callable(rv):  # a sparse product needs the whole vector
+            rv = rv(0, self.size)
         value = self.incidence @ rv
         if bonus is not None and len(bonus):
             value = value + bonus @ self.covers
