@@ -134,7 +134,7 @@ class Problem:
     coverage: tuple[CoverageRow, ...]
     caps: tuple[CapSpec, ...]
     conflicts: tuple[ConflictSpec, ...]
-    review: np.ndarray  # int16 per triple: index of the first matching review rule, or -1
+    review: np.ndarray  # int8 (int16 past 126 rules) per triple: first matching review rule or -1
     review_names: tuple[str, ...]
     warnings: tuple[str, ...] = field(default=())
 
@@ -188,13 +188,14 @@ def build_problem(s: Scenario) -> Problem:
         size = int(group.sum())
         counts = group[triples.customer] & masks.action(fl.where)[triples.action]
         coverage.append(CoverageRow(fl.name, math.ceil(fl.min_share * size - 1e-9), size,
-                                    _positions(counts), fl.min_share))
+                                    _shared(_positions(counts), rows), fl.min_share))
     caps = tuple(_cap_spec(s, masks, triples, cap.name, cap.where, cap.max, cap.window_days,
                            warnings) for cap in policy.caps)
     conflicts = tuple(ConflictSpec(c.name, c.within_days, *_conflict_masks(masks, triples,
                                                                           c.first, c.then))
                       for c in policy.conflicts)
-    review = np.full(len(triples), -1, dtype=np.int16)
+    review = np.full(len(triples), -1,
+                     dtype=np.int8 if len(policy.reviews) < 127 else np.int16)
     for k, rev in reversed(list(enumerate(policy.reviews))):
         hit = masks.customer(rev.where)[triples.customer] & masks.action(rev.where)[
             triples.action]
@@ -260,8 +261,7 @@ def _expand_days(s: Scenario) -> Triples:
     n = len(sc)
     index = np.int32 if n * s.horizon < 2**31 else np.int64
     if sc.day is None and s.horizon == 1:  # scores are sorted by (customer, action)
-        return Triples(sc.customer, sc.action, np.zeros(n, dtype=np.int16),
-                       np.arange(n, dtype=index))
+        return Triples(sc.customer, sc.action, _day_zero(n), np.arange(n, dtype=index))
     if sc.day is None:
         horizon = s.horizon
         row = np.tile(np.arange(n, dtype=index), horizon)
@@ -278,7 +278,15 @@ def _take(t: Triples, keep: np.ndarray) -> Triples:
     """The triples where the bool mask `keep` holds (all of them: the same object)."""
     if keep.all():
         return t
-    return Triples(t.customer[keep], t.action[keep], t.day[keep], t.row[keep])
+    customer = t.customer[keep]
+    day = _day_zero(len(customer)) if t.day.strides == (0,) else t.day[keep]
+    return Triples(customer, t.action[keep], day, t.row[keep])
+
+
+def _day_zero(n: int) -> np.ndarray:
+    """Day 0 for n triples of a one-day plan: a read-only view of one value (a 10M-customer
+    catalogue spends no memory on a column that says nothing)."""
+    return np.broadcast_to(np.zeros(1, dtype=np.int16), (n,))
 
 
 def _quantity(s: Scenario, name: str, t: Triples) -> np.ndarray:
@@ -320,6 +328,15 @@ def _global_rows(s: Scenario, masks: PolicyMasks, t: Triples, name: str, kind: R
         rows.append(LinearRow(f"{name} [{date.isoformat()}]", kind, sense, rhs, idx,
                               values[idx], d, name))
     return rows
+
+
+def _shared(index: np.ndarray, rows: list[LinearRow]) -> np.ndarray:
+    """A global row's own index array when it holds the same positions (a coverage floor and
+    a value floor over one group, say): one array in memory instead of two."""
+    for row in rows:
+        if len(row.index) == len(index) and np.array_equal(row.index, index):
+            return row.index
+    return index
 
 
 def _positions(mask: np.ndarray) -> np.ndarray:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from optimizer.problem import CapSpec, Problem
+from optimizer.solvers.kernels import day_program, segment_best, single_day_choice
 
 NEG = -np.inf
 ValuesAt = Callable[[int, int], np.ndarray]  # reduced values of positions [lo, hi)
@@ -138,12 +139,12 @@ class DayChoiceOracle:
         self.size = len(t) if order is None else len(order)
         new_group = np.ones(self.size, dtype=bool)
         new_group[1:] = (cust[1:] != cust[:-1]) | (day[1:] != day[:-1]) | (cls[1:] != cls[:-1])
+        small = self.size < 2**31 and self.n * self.horizon * self.n_classes < 2**31
         starts = np.flatnonzero(new_group)
+        if small:  # int32 halves the two group arrays
+            starts = starts.astype(np.int32)
         del new_group, cust, day, cls
         self.starts = starts
-        self.sizes = np.diff(np.append(starts, self.size))
-        self._offsets = np.arange(int(self.sizes.max(initial=0)) + CHUNK, dtype=np.int32)
-        self.singletons = bool((self.sizes == 1).all())
         first = starts if order is None else order[starts]
         cells = self.n * self.horizon * self.n_classes
         self._dense = np.full(cells, NEG)
@@ -152,6 +153,8 @@ class DayChoiceOracle:
         # (day, class), so the DP reads whole customer vectors
         self.slot = ((t.day[first].astype(np.int64) * self.n_classes + klass[first])
                      * self.n + t.customer[first])
+        if small:
+            self.slot = self.slot.astype(np.int32)
         # evaluation chunks: about CHUNK positions each, cut at group starts
         cut = np.searchsorted(starts, np.arange(0, self.size, CHUNK))
         self.chunk_groups = np.unique(np.append(cut, len(starts)))
@@ -185,8 +188,18 @@ class DayChoiceOracle:
                     transitions.append(Transition(index[s], choice, index[target], needs,
                                                   covers))
         self.transitions = transitions
-        self.incoming = [[tid for tid, tr in enumerate(transitions) if tr.target == t]
-                         for t in range(n_states)]
+        # the same system as flat arrays for the compiled program
+        self._tr_source = np.array([tr.source for tr in transitions], dtype=np.int64)
+        self._tr_choice = np.array([tr.choice for tr in transitions], dtype=np.int64)
+        self._tr_target = np.array([tr.target for tr in transitions], dtype=np.int64)
+        self._need_start = np.cumsum([0] + [len(tr.needs) for tr in transitions],
+                                     dtype=np.int64)
+        self._need_cap = np.array([c for tr in transitions for c, _ in tr.needs],
+                                  dtype=np.int64)
+        self._need_count = np.array([k for tr in transitions for _, k in tr.needs],
+                                    dtype=np.int64)
+        self._caps_left = (np.stack([cap.left for cap in self.caps]) if self.caps
+                           else np.zeros((0, 1, 1), dtype=np.int16))
 
     def _step(self, state: tuple[int, ...], choice: int):
         bits = self.class_bits[choice] if choice >= 0 else None
@@ -252,18 +265,8 @@ class DayChoiceOracle:
             a, b = np.searchsorted(self.blocked, [lo, hi])
             if b > a:
                 rv[self.blocked[a:b] - lo] = NEG
-            slots = self.slot[g0:g1]
-            if self.singletons:
-                dense[slots] = rv
-                where[slots] = np.arange(lo, hi)
-                continue
-            local = self.starts[g0:g1] - lo
-            best = np.maximum.reduceat(rv, local)
             # ties go to the first triple of the group: the lowest action index (determinism)
-            offsets = self._offsets[: hi - lo]
-            hit = np.where(rv == np.repeat(best, self.sizes[g0:g1]), offsets, hi - lo)
-            dense[slots] = best
-            where[slots] = np.minimum.reduceat(hit, local) + lo
+            segment_best(rv, self.starts, g0, g1, lo, hi, self.slot, dense, where)
         shape = (self.horizon, self.n_classes, self.n)
         return dense.reshape(shape), where.reshape(shape)
 
@@ -272,61 +275,23 @@ class DayChoiceOracle:
         """Per-customer optimal values and the chosen positions (sorted, in this oracle's
         order) for reduced values `rv` (see `best_per_class`) and coverage bonuses."""
         best, where = self.best_per_class(rv)
-        bonus = np.zeros(self.n_coverage) if bonus is None else bonus
-        caps_left = [cap.left for cap in self.caps]
-        value = np.full((self.n_states, self.n), NEG)
-        value[0] = 0.0
-        reachable = np.zeros(self.n_states, dtype=bool)
-        reachable[0] = True
-        # every entry read back is written first (a reachable state was reached by some
-        # transition), so the backtracking table needs no fill
-        back = np.empty((self.horizon, self.n_states, self.n), dtype=np.int16)
-        for d in range(self.horizon):
-            nxt = np.full((self.n_states, self.n), NEG)
-            room = {}
-            for target, incoming in enumerate(self.incoming):
-                live = [tid for tid in incoming if reachable[self.transitions[tid].source]]
-                if not live:
-                    continue
-                top = nxt[target]
-                arg = back[d, target]
-                cand = np.empty(self.n)
-                better = np.empty(self.n, dtype=bool)
-                for j, tid in enumerate(live):
-                    tr = self.transitions[tid]
-                    if tr.choice >= 0:
-                        np.add(value[tr.source], best[d, tr.choice], out=cand)
-                        if tr.covers:
-                            cand += float(sum(bonus[f] for f in tr.covers))
-                    else:
-                        cand[:] = value[tr.source]
-                    for c, need in tr.needs:
-                        key = (c, need)
-                        if key not in room:
-                            room[key] = caps_left[c][:, d] < need
-                        np.putmask(cand, room[key], NEG)
-                    if j == 0:
-                        top[:] = cand
-                        arg[:] = tid
-                        continue
-                    np.greater(cand, top, out=better)
-                    np.copyto(top, cand, where=better)
-                    np.copyto(arg, np.int16(tid), where=better)
-            value = nxt
-            reachable = np.isfinite(value).any(axis=1)
-        rows = np.arange(self.n)
-        final = value.argmax(axis=0)
-        total = value[final, rows]
-        picked_positions = []
-        state = final
-        choice_of = np.array([tr.choice for tr in self.transitions], dtype=np.int64)
-        source_of = np.array([tr.source for tr in self.transitions], dtype=np.int64)
-        for d in range(self.horizon - 1, -1, -1):
-            tid = back[d, state, rows]
-            k = choice_of[tid]
-            picked = k >= 0
-            picked_positions.append(where[d, k[picked], rows[picked]])
-            state = source_of[tid]
-        chosen = np.sort(np.concatenate(picked_positions)) if picked_positions else np.zeros(
-            0, dtype=np.int64)
-        return total, chosen
+        bonus = np.zeros(self.n_coverage) if bonus is None else np.asarray(bonus, float)
+        tr_bonus = np.array([float(sum(bonus[f] for f in tr.covers))
+                             for tr in self.transitions], dtype=np.float64)
+        totals = np.empty(self.n)
+        picks = np.empty((self.n, self.horizon), dtype=np.int64)
+        if self.horizon == 1:  # no state but coverage: each class's bonus is fixed
+            first = self._tr_source == 0
+            class_bonus = np.zeros(self.n_classes)
+            class_bonus[self._tr_choice[first & (self._tr_choice >= 0)]] = tr_bonus[
+                first & (self._tr_choice >= 0)]
+            single_day_choice(best.reshape(-1), where.reshape(-1), self.n, self.n_classes,
+                              class_bonus, totals, picks)
+        else:
+            day_program(best.reshape(-1), where.reshape(-1), self.n, self.horizon,
+                        self.n_classes, self.n_states, self._tr_source, self._tr_choice,
+                        self._tr_target, tr_bonus, self._need_start, self._need_cap,
+                        self._need_count, self._caps_left, totals, picks)
+        # positions run by (customer, day): the picks in customer-major order are sorted
+        picks = picks.reshape(-1)
+        return totals, picks[picks >= 0]

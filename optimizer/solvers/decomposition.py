@@ -39,7 +39,14 @@ from optimizer.result import SolveResult, Termination
 from optimizer.solvers.base import SolveRequest, register
 from optimizer.solvers.daydp import DayChoiceOracle, ValuesAt
 from optimizer.solvers.enumeration import EnumerationOracle
-from optimizer.solvers.repair import covered_customers, repair
+from optimizer.solvers.kernels import (
+    customers_where_marked,
+    subtract_scaled,
+    subtract_scaled_at,
+    sum_at,
+    sum_where_marked,
+)
+from optimizer.solvers.repair import repair
 from optimizer.solvers.sampling import sample_problem, sampled_customers
 
 FEASIBILITY_TOL = 1e-7
@@ -173,10 +180,9 @@ class Lagrangian:
         self.rows = DualRows.of(rows)
         n_pos = oracle.size
         self.size = n_pos
-        # rows touching many positions are kept dense too: a slice per chunk instead of a
-        # gather and a scatter
-        self.dense = [(c if len(i) == n_pos else _densify(i, c, n_pos))
-                      if len(i) > 0.2 * n_pos else None
+        # a row over every position is its own dense array (a slice per chunk); the others
+        # are read as (index, coef) pairs, merged into each chunk by a compiled loop
+        self.dense = [c if len(i) == n_pos else None
                       for i, c in zip(self.rows.index, self.rows.coef, strict=True)]
         self.coverage = problem.coverage
         if self.identity:
@@ -184,8 +190,6 @@ class Lagrangian:
         else:
             self.cov_index = [np.sort(position[c.index][position[c.index] >= 0])
                               for c in self.coverage]
-        self.cov_member = [_densify(i, np.ones(len(i), dtype=bool), n_pos)
-                           for i in self.cov_index]
         self.cov_need = np.array([c.need for c in self.coverage], dtype=float)
         self.blocks = [_Block(oracle)]
         # positions the oracle prices at -inf (caps with no room left): never choosable
@@ -212,15 +216,16 @@ class Lagrangian:
         in float64 whatever the storage dtype."""
         rv = self.objective[lo:hi].astype(np.float64)
         for r in np.flatnonzero(prices):
-            price = np.float64(prices[r])
+            price = float(prices[r])
             dense = self.dense[r]
             if dense is not None:
-                rv -= dense[lo:hi] * price
+                subtract_scaled(rv, dense, lo, price)
                 continue
             index = self.rows.index[r]
-            a, b = np.searchsorted(index, [lo, hi])
+            # keys in the index's own dtype: int64 keys on an int32 index copy the index
+            a, b = np.searchsorted(index, np.array([lo, hi], dtype=index.dtype))
             if b > a:
-                rv[index[a:b] - lo] -= self.rows.coef[r][a:b] * price
+                subtract_scaled_at(rv, index, self.rows.coef[r], int(a), int(b), lo, price)
         return rv
 
     def evaluate(self, multipliers: np.ndarray) -> Evaluation:
@@ -251,28 +256,20 @@ class Lagrangian:
 
     def activities(self, x: np.ndarray, chosen: np.ndarray | None = None) -> np.ndarray:
         """Every row's activity for plan `x` (bool per position), scaled <= form; `chosen`
-        (x's positions, when known) makes the dense rows a small gather."""
+        (x's positions, sorted, when known) saves finding them."""
         raw = np.empty(self.n_rows)
         for r, (i, c) in enumerate(zip(self.rows.index, self.rows.coef, strict=True)):
             dense = self.dense[r]
-            if dense is not None:
-                picked = dense[chosen] if chosen is not None else dense[x]
-                raw[r] = float(picked.sum(dtype=np.float64))
+            if dense is None:
+                raw[r] = sum_where_marked(i, c, x)
             else:
-                raw[r] = weighted_sum(c, x[i])
+                raw[r] = sum_at(dense, np.flatnonzero(x) if chosen is None else chosen)
         return self.rows.scaled(raw)
 
     def covered(self, x: np.ndarray, chosen: np.ndarray | None = None) -> np.ndarray:
         """How many customers each coverage floor reaches."""
-        n = self.problem.n_customers
-        if chosen is None:
-            return np.array([float(np.count_nonzero(covered_customers(
-                self.customer, index, x, n))) for index in self.cov_index])
-        out = []
-        for member in self.cov_member:  # chosen positions are sorted, hence by customer
-            who = self.customer[chosen[member[chosen]]]
-            out.append(float(np.count_nonzero(who[1:] != who[:-1]) + (len(who) > 0)))
-        return np.array(out)
+        return np.array([float(customers_where_marked(index, x, self.customer))
+                         for index in self.cov_index])
 
     def pass_seconds(self) -> float:
         """Seconds for one plain pass over the value data (objective and row coefficients):
@@ -293,12 +290,6 @@ def _evaluation_stats(lag: Lagrangian) -> dict[str, float]:
     return {"dual_evaluations": lag.evaluations, "seconds_per_evaluation": round(per, 4),
             "seconds_per_pass": round(one_pass, 4),
             "passes_per_evaluation": round(per / max(one_pass, 1e-9), 1)}
-
-
-def _densify(index: np.ndarray, coef: np.ndarray, size: int) -> np.ndarray:
-    dense = np.zeros(size, dtype=coef.dtype)
-    dense[index] = coef
-    return dense
 
 
 def _remap(row: LinearRow, position: np.ndarray) -> LinearRow:
