@@ -68,6 +68,23 @@ def verify_plan(scenario: Scenario, plan: pd.DataFrame) -> list[Violation]:
     return found
 
 
+def review_rules(scenario: Scenario, plan: pd.DataFrame) -> np.ndarray:
+    """The first `[[review]]` rule each plan row matches (its name), or None; evaluated here
+    from the contract's wording, apart from the model builder's flags, so `approve` can
+    check that no contact needing review escaped it. Unknown ids match no rule."""
+    customer = _lookup(scenario.customers["customer_id"], plan["customer_id"])
+    action = _lookup(scenario.actions["action_id"], plan["action_id"])
+    known = (customer >= 0) & (action >= 0)
+    out = np.full(len(plan), None, dtype=object)
+    for rule in reversed(scenario.policy.reviews):  # the first matching rule wins
+        bound = scenario.where(rule.where)
+        hit = known.copy()
+        hit[known] = (_all_of(scenario.customers, bound.customer)[customer[known]]
+                      & _all_of(scenario.actions, bound.action)[action[known]])
+        out[hit] = rule.name
+    return out
+
+
 # --- the plan as dense rows ----------------------------------------------------------------
 
 def _plan_rows(s: Scenario, plan: pd.DataFrame, found: list[Violation]) -> pd.DataFrame | None:
