@@ -10,6 +10,8 @@ logs), so a half-understood file can never approve anything.
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +29,7 @@ DECISION = "decision"
 APPROVE, DECLINE = "approve", "decline"
 # what a review contact became in the final plan
 APPROVED, DECLINED, PENDING = "approved", "declined", "pending"
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 FRONT = ("customer_id", "action_id", "date", "channel", "review_rule")
 
 
@@ -130,21 +133,30 @@ def _customer_ids(column: pd.Series, wanted: pd.Series, source: str) -> np.ndarr
 
 
 def _dates(column: pd.Series, source: str) -> np.ndarray:
+    """Dates, datetimes or text YYYY-MM-DD (a spreadsheet's 05/01/2026 is ambiguous and
+    refused), as days."""
     _nulls(column, source, "date")
-    if pd.api.types.is_datetime64_any_dtype(column) or not pd.api.types.is_object_dtype(column):
-        parsed = pd.to_datetime(column, errors="coerce")
+    if pd.api.types.is_datetime64_any_dtype(column):
+        parsed = column.dt.tz_localize(None) if column.dt.tz is not None else column
     else:
-        text = column.astype(str).str.strip()
-        parsed = pd.to_datetime(text, errors="coerce", format="%Y-%m-%d")
-        plain_date = column.map(lambda v: hasattr(v, "isoformat"))  # datetime.date objects
-        parsed[plain_date] = pd.to_datetime(column[plain_date], errors="coerce")
-    if getattr(parsed.dt, "tz", None) is not None:
-        parsed = parsed.dt.tz_localize(None)
+        lookup = {v: _date(v) for v in pd.unique(column)}
+        parsed = pd.to_datetime(column.map(lookup))
     bad = np.flatnonzero(parsed.isna().to_numpy())
     if len(bad):
         raise InputError(source, f"{len(bad)} value(s) are not dates YYYY-MM-DD: "
                          f"{_rows(bad)}", key="column 'date'")
     return parsed.dt.normalize().to_numpy(dtype="datetime64[D]")
+
+
+def _date(value: object) -> pd.Timestamp:
+    if isinstance(value, dt.date):  # a datetime too
+        return pd.Timestamp(value)
+    if isinstance(value, str) and ISO_DATE.fullmatch(value.strip()):
+        try:
+            return pd.Timestamp(dt.date.fromisoformat(value.strip()))
+        except ValueError:
+            pass
+    return pd.NaT
 
 
 def _decisions(column: pd.Series, source: str) -> np.ndarray:
