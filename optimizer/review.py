@@ -95,8 +95,15 @@ def _read(path: Path, source: str) -> pd.DataFrame:
             raise InputError(source, "a decisions file must be .parquet or .csv",
                              examples=(suffix or path.name,))
     except (OSError, pa.ArrowException) as exc:
-        raise InputError(source, f"cannot be read: {exc}") from None
+        raise InputError(source, f"cannot be read: {_without_row_text(exc)}") from None
     return table.to_pandas()
+
+
+def _without_row_text(exc: Exception) -> str:
+    """Arrow's CSV errors end with the offending row's text (`Expected 4 columns, got 2:
+    C01,D1`), which may hold a customer id: keep what comes before it."""
+    text = str(exc)
+    return text.rsplit(": ", 1)[0] if "CSV" in text and ": " in text else text
 
 
 def _rows(rows: np.ndarray | list[int]) -> str:

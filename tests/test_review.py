@@ -312,6 +312,8 @@ BAD_FILES: dict[str, tuple[str, tuple[str, ...]]] = {
                          ("d.csv", "not awaiting review", "row 0")),
     "empty key": ("customer_id,action_id,date,decision\n,D1,2026-01-05,approve\n",
                   ("d.csv: column 'customer_id'", "empty value", "row 0")),
+    "ragged row": ("customer_id,action_id,date,decision\nC01,D1\n",
+                   ("d.csv", "cannot be read", "Expected 4 columns, got 2")),
     "bad date": ("customer_id,action_id,date,decision\nC01,D1,05/01/2026,approve\n",
                  ("d.csv: column 'date'", "not dates YYYY-MM-DD", "row 0")),
 }
