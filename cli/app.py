@@ -322,6 +322,44 @@ def explain(
 
 
 @app.command()
+def approve(
+    run_dir: Annotated[Path, typer.Argument(help="The run directory whose plan is reviewed.")],
+    decisions: Annotated[Path, typer.Option("--decisions", help="Parquet or CSV: customer_id, "
+                                            "action_id, date, decision (approve|decline).")],
+    scenario: Annotated[Path | None, typer.Option("--scenario", help="Scenario directory; "
+                                                  "default the one the run recorded.")] = None,
+    policy: PolicyOpt = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the final plan here instead "
+                                             "of into RUN_DIR.")] = None,
+) -> None:
+    """Apply review decisions: drop declined and undecided (pending) contacts, re-check every
+    hard constraint, write final_plan.parquet. Exit 1, writing nothing, when the final plan
+    would break one; 2 on a bad decisions file."""
+    from optimizer.approval import ApprovalRefused, approve_run
+
+    try:
+        done = approve_run(run_dir, decisions, scenario_dir=scenario, policy_path=policy,
+                           out=out, progress=_progress)
+    except InputError as exc:
+        _fail_input(exc)
+        return
+    except ApprovalRefused as exc:
+        err.print(f"[bold red]{escape(str(exc))}[/]", soft_wrap=True)
+        for line in exc.lines():
+            err.print(f"  - {escape(line)}", soft_wrap=True)
+        err.print("approve more of the removed contacts, or change the policy and run again",
+                  soft_wrap=True)
+        raise typer.Exit(EXIT_VIOLATIONS) from None
+    c = done.record["counts"]
+    levels = "; ".join(f"{o['name']} = {o['final']:,.2f} (plan {o['plan']:,.2f})"
+                       for o in done.record["objectives"])
+    err.print(f"[bold green]approved[/]: final plan {c['final']:,} of {c['plan']:,} contacts; "
+              f"review: {c['approved']} approved, {c['declined']} declined, {c['pending']} "
+              f"pending (no decision: left out); every hard constraint holds; {escape(levels)}",
+              soft_wrap=True)
+
+
+@app.command()
 def generate(
     out: Annotated[Path, typer.Argument(help="Directory to write the scenario into.")],
     customers: Annotated[int, typer.Option("--customers", min=1)] = 2000,

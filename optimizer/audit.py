@@ -57,7 +57,8 @@ def audit_report(s: Scenario, problem: Problem, chosen: np.ndarray,
         },
         "concentration": _concentration(s, problem, idx, per_customer, plan_kpis),
         "segments": _groups(s.customers["segment"], problem, idx, per_customer),
-        "audit_only": {col: _disparity(_groups(s.customers[col], problem, idx, per_customer))
+        "audit_only": {col: _disparity(_groups(s.audit_columns[col], problem, idx,
+                                                per_customer))
                        for col in s.policy.audit_only},
         "fatigue": _fatigue(s, problem, idx),
     }

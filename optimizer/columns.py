@@ -55,6 +55,7 @@ def type_error(source: str, col: str, expected: str, actual: pa.DataType) -> Inp
 
 
 def no_nulls(array: pa.Array, source: str, col: str, ids: pa.Array | None = None) -> None:
+    """No null value; rows are named by `ids` (never customer ids) or by row number."""
     if array.null_count:
         rows = np.flatnonzero(np.asarray(array.is_null()))[:3]
         shown = [f"row {r}" for r in rows] if ids is None else [ids[r].as_py() for r in rows]
@@ -62,9 +63,17 @@ def no_nulls(array: pa.Array, source: str, col: str, ids: pa.Array | None = None
                          key=f"column '{col}'", examples=shown)
 
 
-def unique_values(array: pa.Array, source: str, col: str) -> None:
+def unique_values(array: pa.Array, source: str, col: str, *, by_row: bool = False) -> None:
+    """Each value once. `by_row`: name the repeated rows by number, not by value (for
+    customer ids, which must not reach a log)."""
     counts = pc.value_counts(array)
     dup = pc.filter(counts.field("values"), pc.greater(counts.field("counts"), 1))
-    if len(dup):
-        raise InputError(source, f"{len(dup)} duplicate value(s); each must appear once",
-                         key=f"column '{col}'", examples=dup.to_pylist())
+    if not len(dup):
+        return
+    examples: list[object] = dup.to_pylist()
+    if by_row:
+        repeated = np.asarray(pc.is_in(array, value_set=dup))
+        rows = np.flatnonzero(repeated)[:3]
+        examples = [f"row {r}" for r in rows]
+    raise InputError(source, f"{len(dup)} duplicate value(s); each must appear once",
+                     key=f"column '{col}'", examples=examples)

@@ -132,6 +132,7 @@ def customer_scenario(s: Scenario, i: int) -> Scenario:
     history = History(np.zeros(int(mine.sum()), np.int32), h.action[mine], h.channel[mine],
                       h.day[mine])
     return dataclasses.replace(s, customers=s.customers.iloc[[i]].reset_index(drop=True),
+                               audit_columns=s.audit_columns.iloc[[i]].reset_index(drop=True),
                                scores=scores, history=history, dropped_history_rows=0,
                                bound=s.bound)
 

@@ -205,3 +205,25 @@ def write_run_dir(out: Path, writers: dict[str, FILE_WRITERS]) -> None:
     finally:
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def update_run_dir(run_dir: Path, writers: dict[str, FILE_WRITERS]) -> None:
+    """Add or replace some files of an existing run directory, all or none: every other
+    entry is carried over (hard-linked where the file system allows, else copied) into the
+    temporary sibling that `write_run_dir` swaps into place."""
+    run_dir = Path(run_dir)
+    carried = {p.name: _carry(p) for p in sorted(run_dir.iterdir())
+               if p.name not in writers and not p.name.startswith(".")}
+    write_run_dir(run_dir, carried | writers)
+
+
+def _carry(source: Path) -> FILE_WRITERS:
+    def link_or_copy(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    if source.is_dir():
+        return lambda dst: shutil.copytree(source, dst, copy_function=link_or_copy)
+    return lambda dst: link_or_copy(str(source), str(dst))

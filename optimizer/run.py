@@ -26,6 +26,7 @@ from optimizer.outputs import plan_table, summary_dict, write_json, write_parque
 from optimizer.problem import Problem, build_problem
 from optimizer.report import render_report
 from optimizer.result import PlanResult, Termination
+from optimizer.review import REVIEW_FILE, review_table
 from optimizer.scenario import Scenario, load_scenario
 from optimizer.solvers import Solver, get_solver
 
@@ -205,10 +206,15 @@ def run_scenario(directory: Path, out: Path, *, run_date: dt.date,
                                               "relative_gap": options.relative_gap,
                                               "deterministic": options.deterministic},
                                   "findings": [f.to_dict() for f in findings],
-                                  "audit": audit})
+                                  "audit": audit,
+                                  # where `approve` finds the inputs again
+                                  "inputs": {"scenario": str(Path(directory).resolve()),
+                                             "policy": None if policy_path is None
+                                             else str(Path(policy_path).resolve())}})
     report = render_report(summary, plan)
     write_run_dir(out, {
         "plan.parquet": lambda p: write_parquet(p, plan),
+        REVIEW_FILE: lambda p: write_parquet(p, review_table(plan)),
         "summary.json": lambda p: write_json(p, summary),
         "report.html": lambda p: p.write_text(report, encoding="utf-8"),
     })

@@ -3,6 +3,12 @@
 Ids are mapped once to dense indices in sorted-id order, so the model does not depend on
 the row order of the inputs. Every check of the contract's input rules happens here and
 raises `InputError`; nothing downstream re-validates.
+
+Privacy: the policy's `privacy.audit_only` customer columns are split off at load time into
+`Scenario.audit_columns`, so `Scenario.customers` (what filters, rules and the model builder
+read) never holds them; only the audit reads them. A policy that names one anywhere but
+`privacy` is refused. Error messages point at customer rows by row number (0-based, the
+header not counted), never by a customer id or a customer column's value.
 """
 
 from __future__ import annotations
@@ -51,7 +57,10 @@ class History:
 
 @dataclass(frozen=True)
 class Scenario:
-    """Everything a run reads, validated; customers and actions sorted by id."""
+    """Everything a run reads, validated; customers and actions sorted by id.
+
+    `customers` holds no audit_only column: those sit apart in `audit_columns` (same rows,
+    same order), for reports only."""
 
     policy: Policy
     run_date: dt.date
@@ -62,6 +71,8 @@ class Scenario:
     fingerprints: dict[str, str]
     dropped_history_rows: int = 0
     bound: dict[Where, BoundWhere] = field(default_factory=dict, compare=False, repr=False)
+    audit_columns: pd.DataFrame = field(default_factory=pd.DataFrame, compare=False,
+                                        repr=False)
 
     @property
     def horizon(self) -> int:
@@ -96,6 +107,7 @@ def load_scenario(
     paths = {name: _locate(directory, name, required=name != "history") for name in TABLES}
 
     customers, cust_ids = _load_customers(paths["customers"])
+    customers, audit_columns = _split_audit_only(customers, policy)
     actions = _load_actions(paths["actions"])
     used = _kpis_used(policy, kpi_columns(paths["scores"]), actions)
     scores = load_scores(paths["scores"], SortedIds(cust_ids),
@@ -113,12 +125,26 @@ def load_scenario(
         fingerprints={name: _fingerprint(p) for name, p in paths.items() if p is not None}
         | {"policy.toml": _fingerprint(policy_path or directory / "policy.toml")},
         dropped_history_rows=dropped,
+        audit_columns=audit_columns,
     )
     _bind_policy(scenario)
     return scenario
 
 
-
+def _split_audit_only(customers: pd.DataFrame,
+                      policy: Policy) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Move the audit_only columns out of the customer table the model reads."""
+    cols = set(customers.columns)
+    for col in policy.audit_only:
+        key = f"privacy.audit_only = {col!r}"
+        if col in ("customer_id", "segment"):
+            raise InputError(policy.source, f"{col} is a required customer column the plan "
+                             "and its audit need; it cannot be audit_only", key=key)
+        if col not in cols:
+            raise InputError(policy.source, "names no customer column", key=key,
+                             hint=_did_you_mean(col, cols))
+    audit = list(dict.fromkeys(policy.audit_only))
+    return customers.drop(columns=audit), customers[audit].copy()
 
 def _with_horizon(policy: Policy, horizon: int) -> Policy:
     import dataclasses
@@ -173,8 +199,8 @@ def _load_customers(path: Path) -> tuple[pd.DataFrame, pa.Array]:
     else:
         raise type_error(source, "customer_id", "string or integer", ids.type)
     no_nulls(ids, source, "customer_id")
-    unique_values(ids, source, "customer_id")
-    segment = _text(table, source, "segment", ids)
+    unique_values(ids, source, "customer_id", by_row=True)
+    segment = _text(table, source, "segment")
     table = table.set_column(table.column_names.index("customer_id"), "customer_id", ids)
     table = table.set_column(table.column_names.index("segment"), "segment",
                              segment.cast(pa.string()))
@@ -183,7 +209,8 @@ def _load_customers(path: Path) -> tuple[pd.DataFrame, pa.Array]:
 
 
 def _text(table: pa.Table, source: str, col: str, ids: pa.Array | None = None) -> pa.Array:
-    """A required string column without nulls (`ids` name the rows in messages)."""
+    """A required string column without nulls (`ids`, action ids only, name the rows in
+    messages; otherwise row numbers do)."""
     values = plain(table[col])
     if not is_string(values.type):
         raise type_error(source, col, "string", values.type)
@@ -299,11 +326,6 @@ def _bind_policy(s: Scenario) -> None:
     policy = s.policy
     cust_cols = set(s.customers.columns)
     act_cols = set(s.actions.columns)
-    for col in policy.audit_only:
-        if col not in cust_cols:
-            raise InputError(policy.source, "names no customer column",
-                             key=f"privacy.audit_only = {col!r}",
-                             hint=_did_you_mean(col, cust_cols))
     for path, where in policy.filters():
         s.bound[where] = _bind_where(where, path, s)
     for rule in policy.rules:
@@ -325,7 +347,8 @@ def _bind_policy(s: Scenario) -> None:
 
 def _audit_error(source: str, path: str, col: str) -> InputError:
     return InputError(source, "is an audit_only column: it may appear in reports only, never "
-                      "in an objective, filter, rule or floor", key=path, examples=(col,))
+                      "in an objective, filter, cap, limit, floor, conflict, rule or review",
+                      key=path, examples=(col,))
 
 
 def _did_you_mean(name: str, options: set[str]) -> str | None:
@@ -417,6 +440,8 @@ def _kpis_used(policy: Policy, kpis: tuple[str, ...], actions: pd.DataFrame) -> 
     """The KPI columns the policy sums: the only ones the solve keeps in memory."""
     used = set()
     for path, name in policy.quantities():
+        if name in policy.audit_only:  # `score.NAME` still names a KPI of that name
+            raise _audit_error(policy.source, path, name)
         source, col = resolve_quantity(name, kpis, actions, policy.source, path)
         if source == "kpi":
             used.add(col)

@@ -155,8 +155,8 @@ def load_scores(path: Path, customers: SortedIds, actions: SortedIds, horizon: i
     for batch in _batches(dataset, list(schema.names)):
         size = batch.num_rows
         part = slice(offset, offset + size)
-        ids = batch.column("customer_id")
-        customer[part] = _indices(ids, customers, "customer_id", "customers.parquet", offset)
+        customer[part] = _indices(batch.column("customer_id"), customers, "customer_id",
+                                  "customers.parquet", offset)
         action[part] = _indices(batch.column("action_id"), actions, "action_id",
                                 "actions.parquet", offset)
         key = customer[part].astype(np.int64) * n_act + action[part]
@@ -164,7 +164,7 @@ def load_scores(path: Path, customers: SortedIds, actions: SortedIds, horizon: i
             day[part] = _days(batch.column("day"), horizon, offset)
             key = key * horizon + day[part]
         for name in kpis:
-            values = _kpi(batch, name)
+            values = _kpi(batch, name, offset)
             if name in kept:
                 kept[name][part] = values
         if in_order and size:
@@ -283,8 +283,11 @@ def _indices(column: pa.Array, universe: SortedIds, col: str, target: str,
         index = universe.lookup(array)
         missing = pd.unique(array.to_numpy(zero_copy_only=False)[index < 0])
     if len(missing):
+        # a customer id must not reach a log: the rows are named by number instead
+        examples = ([f"row {r + offset}" for r in np.flatnonzero(index < 0)[:3]]
+                    if col == "customer_id" else [_py(v) for v in missing[:3]])
         raise InputError(SOURCE, f"{len(missing)} id(s) not found in {target}",
-                         key=f"column '{col}'", examples=[_py(v) for v in missing[:3]])
+                         key=f"column '{col}'", examples=examples)
     return index.astype(np.int32)
 
 
@@ -303,7 +306,7 @@ def _days(column: pa.Array, horizon: int, offset: int) -> np.ndarray:
     return days.astype(np.int16)
 
 
-def _kpi(batch: pa.RecordBatch, name: str) -> np.ndarray:
+def _kpi(batch: pa.RecordBatch, name: str, offset: int) -> np.ndarray:
     array = plain(batch.column(name))
     values = array.to_numpy(zero_copy_only=False)
     if not np.issubdtype(values.dtype, np.floating):
@@ -311,10 +314,9 @@ def _kpi(batch: pa.RecordBatch, name: str) -> np.ndarray:
     bad = ~np.isfinite(values)
     if bad.any():
         rows = np.flatnonzero(bad)[:3]
-        ids, acts = batch.column("customer_id"), batch.column("action_id")
         raise InputError(SOURCE, f"{int(bad.sum())} NaN, infinite or null KPI value(s)",
                          key=f"column '{name}'",
-                         examples=[(ids[int(r)].as_py(), acts[int(r)].as_py()) for r in rows])
+                         examples=[f"row {int(r) + offset}" for r in rows])
     return values
 
 
@@ -330,11 +332,12 @@ def _sorted(s: Scores, n_act: int, horizon: int) -> Scores:
     del key
     dup = np.flatnonzero(sorted_key[1:] == sorted_key[:-1])
     if len(dup):
-        rows = order[dup[:3]]
+        # named by file row numbers: a key holds a customer id, which must not reach a log
         cols = ["customer_id", "action_id"] + (["day"] if s.day is not None else [])
+        pairs = np.sort(np.stack([order[dup[:3]], order[dup[:3] + 1]]), axis=0)
         raise InputError(SOURCE, f"{len(dup)} duplicate key(s) ({', '.join(cols)}); each "
                          "key must appear once", key="key",
-                         examples=_key_examples(s, rows, cols))
+                         examples=[f"rows {a} and {b}" for a, b in pairs.T])
     return Scores(
         customer=s.customer[order],
         action=s.action[order],
@@ -345,8 +348,3 @@ def _sorted(s: Scores, n_act: int, horizon: int) -> Scores:
         file_row=order,
     )
 
-
-def _key_examples(s: Scores, rows: np.ndarray, cols: list[str]) -> list[tuple]:
-    assert s.path is not None
-    values = _gather(s.path, cols, rows)
-    return [tuple(_py(values[c][i]) for c in cols) for i in range(len(rows))]

@@ -6,6 +6,9 @@ filters, rolling windows, lags and sums are evaluated here from scratch in plain
 pandas/numpy, straight from the contract's wording. A bug in the model therefore cannot hide
 by being repeated in its own checker. Clarity is preferred to speed, but every step is
 vectorized over customers and plan rows; Python loops run only over policy entries and days.
+
+Messages name a contact by its plan row number (0-based, the header not counted), its
+action and its date, never by its customer id: they are printed to logs.
 """
 
 from __future__ import annotations
@@ -65,6 +68,23 @@ def verify_plan(scenario: Scenario, plan: pd.DataFrame) -> list[Violation]:
     return found
 
 
+def review_rules(scenario: Scenario, plan: pd.DataFrame) -> np.ndarray:
+    """The first `[[review]]` rule each plan row matches (its name), or None; evaluated here
+    from the contract's wording, apart from the model builder's flags, so `approve` can
+    check that no contact needing review escaped it. Unknown ids match no rule."""
+    customer = _lookup(scenario.customers["customer_id"], plan["customer_id"])
+    action = _lookup(scenario.actions["action_id"], plan["action_id"])
+    known = (customer >= 0) & (action >= 0)
+    out = np.full(len(plan), None, dtype=object)
+    for rule in reversed(scenario.policy.reviews):  # the first matching rule wins
+        bound = scenario.where(rule.where)
+        hit = known.copy()
+        hit[known] = (_all_of(scenario.customers, bound.customer)[customer[known]]
+                      & _all_of(scenario.actions, bound.action)[action[known]])
+        out[hit] = rule.name
+    return out
+
+
 # --- the plan as dense rows ----------------------------------------------------------------
 
 def _plan_rows(s: Scenario, plan: pd.DataFrame, found: list[Violation]) -> pd.DataFrame | None:
@@ -90,7 +110,8 @@ def _plan_rows(s: Scenario, plan: pd.DataFrame, found: list[Violation]) -> pd.Da
                               ("unknown action_id", action < 0, "actions.parquet")):
         if bad.any():
             column = "customer_id" if "customer" in label else "action_id"
-            shown = _examples(plan[column].to_numpy()[bad])
+            shown = (_examples(plan[column].to_numpy()[bad]) if column == "action_id" else
+                     ", ".join(f"plan row {r}" for r in np.flatnonzero(bad)[:MAX_EXAMPLES]))
             found.append(Violation("input", label, f"{int(bad.sum())} plan row(s) name "
                                    f"{column}s missing from {table}, e.g. {shown}",
                                    int(bad.sum())))
@@ -105,11 +126,13 @@ def _plan_rows(s: Scenario, plan: pd.DataFrame, found: list[Violation]) -> pd.Da
     keep = (customer >= 0) & (action >= 0) & in_horizon
     rows = pd.DataFrame({"customer": customer[keep].astype(np.int64),
                          "action": action[keep].astype(np.int64),
-                         "day": offset[keep].astype(np.int64)})
+                         "day": offset[keep].astype(np.int64),
+                         "plan_row": np.flatnonzero(keep)})
     duplicated = rows.duplicated(["customer", "action", "day"]).to_numpy()
     if duplicated.any():
         first = rows[duplicated].head(MAX_EXAMPLES)
-        shown = "; ".join(_triple(s, c, a, d) for c, a, d in first.itertuples(index=False))
+        shown = "; ".join(_contact_at(s, r, a, d) for _, a, d, r in first.itertuples(
+            index=False))
         found.append(Violation("duplicate", "duplicate contact",
                                f"{int(duplicated.sum())} plan row(s) repeat a (customer, "
                                f"action, date) already in the plan, e.g. {shown}",
@@ -170,6 +193,8 @@ class _Checker:
         self.customer = rows["customer"].to_numpy()
         self.action = rows["action"].to_numpy()
         self.day = rows["day"].to_numpy()
+        self.plan_row = rows["plan_row"].to_numpy() if "plan_row" in rows else \
+            np.arange(len(rows))
         self.score_row = self._score_rows()
 
     # helpers ---------------------------------------------------------------------------
@@ -229,9 +254,6 @@ class _Checker:
         """Plan rows whose customer and action both match a filter."""
         return self.customers_in(where)[self.customer] & self.actions_in(where)[self.action]
 
-    def cid(self, customer: int) -> str:
-        return str(self.s.customers["customer_id"].iloc[int(customer)])
-
     def aid(self, action: int) -> str:
         return str(self.s.actions["action_id"].iloc[int(action)])
 
@@ -265,7 +287,7 @@ class _Checker:
 
     def _rows_shown(self, mask: np.ndarray) -> str:
         picked = np.flatnonzero(mask)[:MAX_EXAMPLES]
-        return "; ".join(_triple(self.s, self.customer[i], self.action[i], self.day[i])
+        return "; ".join(_contact_at(self.s, self.plan_row[i], self.action[i], self.day[i])
                          for i in picked)
 
     # caps ----------------------------------------------------------------------------
@@ -287,7 +309,7 @@ class _Checker:
                  & (history.day > -width))
         h_customer, h_day = history.customer[h_sel], history.day[h_sel]
         p_sel = group[self.customer] & self.actions_in(cap.where)[self.action]
-        p_customer, p_day = self.customer[p_sel], self.day[p_sel]
+        p_customer, p_day, p_row = self.customer[p_sel], self.day[p_sel], self.plan_row[p_sel]
 
         broken = 0
         worst = 0
@@ -304,8 +326,9 @@ class _Checker:
             if len(bad):
                 worst = max(worst, int(total[bad].max()))
             for c in bad[: MAX_EXAMPLES - len(shown)]:
-                shown.append(f"customer {self.cid(c)} has {total[c]} contacts in the {width} "
-                             f"days ending {self.date(day)}; max {most} "
+                row = p_row[in_p & (p_customer == c)][0]
+                shown.append(f"the customer of plan row {row} has {total[c]} contacts in the "
+                             f"{width} days ending {self.date(day)}; max {most} "
                              f"(history {from_history[c]})")
         if not broken:
             return []
@@ -352,7 +375,8 @@ class _Checker:
         n_pairs = len(pd.DataFrame({"low": low, "high": high}).drop_duplicates())
         customers = pairs["customer"].nunique()
         shown = "; ".join(
-            f"customer {self.cid(r.customer)} has {self._contact(r.id_a, r.action_a)} on "
+            f"the customer of plan row {self.plan_row[r.id_b]} has "
+            f"{self._contact(r.id_a, r.action_a)} on "
             f"{self.date(r.day_a)} then {self.aid(r.action_b)} on {self.date(r.day_b)}, "
             f"{r.day_b - r.day_a} day(s) apart"
             for r in pairs.drop_duplicates("customer").head(MAX_EXAMPLES).itertuples())
@@ -431,10 +455,10 @@ class _Checker:
 
 # --- messages ------------------------------------------------------------------------------
 
-def _triple(s: Scenario, customer: int, action: int, day: int) -> str:
+def _contact_at(s: Scenario, plan_row: int, action: int, day: int) -> str:
+    """A plan contact for a message: its row, action and date (no customer id)."""
     date = (s.run_date + dt.timedelta(days=int(day))).isoformat()
-    return (f"({s.customers['customer_id'].iloc[int(customer)]}, "
-            f"{s.actions['action_id'].iloc[int(action)]}, {date})")
+    return f"plan row {int(plan_row)} ({s.actions['action_id'].iloc[int(action)]}, {date})"
 
 
 def _examples(values: np.ndarray) -> str:

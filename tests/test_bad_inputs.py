@@ -163,6 +163,18 @@ REGION = both(set_col("customers", "region", lambda i, _: ["north", "south", "no
               set_col("actions", "region", lambda i, _: ["north", "south"][i]))
 
 
+CONFLICT_ON_AGE = """[[conflict]]
+name = "no sms after email"
+first = { channel = ["email"] }
+then = { channel = ["sms"], age_band = ["18-25"] }
+within_days = 1
+"""
+REVIEW_ON_AGE = """[[review]]
+name = "young"
+where = { "customer.age_band" = ["18-25"] }
+"""
+
+
 @dataclass(frozen=True)
 class Case:
     id: str
@@ -241,33 +253,39 @@ CASES = [
          ("scores.parquet: column 'day'", "wrong column type", "found double")),
     # duplicates
     Case("duplicate customer_id", set_cell("customers", 2, "customer_id", "C1"),
-         ("customers.parquet: column 'customer_id'", "duplicate", "'C1'")),
+         ("customers.parquet: column 'customer_id'", "duplicate", "'row 0', 'row 2'"),
+         absent=("C1",)),
     Case("duplicate action_id", set_cell("actions", 1, "action_id", "E1"),
          ("actions.parquet: column 'action_id'", "duplicate", "'E1'")),
     Case("duplicate score key", add_row("scores", {"customer_id": "C2", "action_id": "E1",
                                                    "margin": 9.0, "clv_delta": 0.0}),
-         ("scores.parquet: key", "duplicate", "('C2', 'E1')")),
+         ("scores.parquet: key", "duplicate", "'rows 2 and 5'"), absent=("C2",)),
     Case("duplicate score key with day", both(
         add_row("scores", {"customer_id": "C3", "action_id": "S1", "margin": 9.0,
                            "clv_delta": 0.0}),
         with_day([0, 0, 0, 1, 1, 1])),
-        ("scores.parquet: key", "duplicate", "customer_id, action_id, day", "('C3', 'S1', 1)")),
+        ("scores.parquet: key", "duplicate", "customer_id, action_id, day", "'rows 4 and 5'"),
+        absent=("C3",)),
     # unknown ids in scores
     Case("scores unknown customer", set_cell("scores", 2, "customer_id", "C9"),
-         ("scores.parquet: column 'customer_id'", "not found in customers.parquet", "'C9'")),
+         ("scores.parquet: column 'customer_id'", "not found in customers.parquet",
+          "'row 2'"), absent=("C9",)),
     Case("scores unknown action", set_cell("scores", 1, "action_id", "X9"),
          ("scores.parquet: column 'action_id'", "not found in actions.parquet", "'X9'")),
     Case("at most three examples", both(*(set_cell("scores", i, "customer_id", f"Z{i}")
                                           for i in range(5))),
-         ("scores.parquet: column 'customer_id'", "5 id(s) not found", "'Z0', 'Z1', 'Z2'"),
-         absent=("Z3", "Z4")),
+         ("scores.parquet: column 'customer_id'", "5 id(s) not found",
+          "'row 0', 'row 1', 'row 2'"), absent=("Z0", "row 3", "row 4")),
     # non-finite KPI values
     Case("NaN KPI", set_cell("scores", 3, "margin", float("nan")),
-         ("scores.parquet: column 'margin'", "NaN, infinite or null", "('C3', 'E1')")),
+         ("scores.parquet: column 'margin'", "NaN, infinite or null", "'row 3'"),
+         absent=("C3",)),
     Case("infinite KPI", set_cell("scores", 1, "clv_delta", float("inf")),
-         ("scores.parquet: column 'clv_delta'", "NaN, infinite or null", "('C1', 'S1')")),
+         ("scores.parquet: column 'clv_delta'", "NaN, infinite or null", "'row 1'"),
+         absent=("C1",)),
     Case("null KPI", set_cell("scores", 2, "margin", None),
-         ("scores.parquet: column 'margin'", "NaN, infinite or null", "('C2', 'E1')")),
+         ("scores.parquet: column 'margin'", "NaN, infinite or null", "'row 2'"),
+         absent=("C2",)),
     # out-of-range action values
     Case("negative cost", set_cell("actions", 0, "cost", -1.5),
          ("actions.parquet: column 'cost'", "must be >= 0", "('E1', -1.5)")),
@@ -324,6 +342,34 @@ CASES = [
         'name = "low coverage"\nwhere = { "customer.age_band" = ["18-25"] }'),
         ("policy.toml: floor 'low coverage'.where.customer.age_band", "audit_only",
          "'age_band'")),
+    Case("audit_only in a value floor's where", sub(
+        'name = "low value"\nwhere = { segment = ["low"] }',
+        'name = "low value"\nwhere = { age_band = ["18-25"] }'),
+        ("policy.toml: floor 'low value'.where.age_band", "audit_only", "'age_band'")),
+    Case("audit_only in a limit's where", sub('sum = "cost"',
+                                              'sum = "cost"\nwhere = { age_band = ["26-40"] }'),
+         ("policy.toml: limit 'budget'.where.age_band", "audit_only", "'age_band'")),
+    Case("audit_only in a rule's deny", sub('deny = { channel = ["sms"] }',
+                                            'deny = { channel = ["sms"], age_band = ["18-25"] }'),
+         ("policy.toml: rule 'sms needs consent'.deny.age_band", "audit_only", "'age_band'")),
+    Case("audit_only in a conflict", sub("[privacy]", CONFLICT_ON_AGE + "\n[privacy]"),
+         ("policy.toml: conflict 'no sms after email'.then.age_band", "audit_only",
+          "'age_band'")),
+    Case("audit_only in a review's where", sub("[privacy]", REVIEW_ON_AGE + "\n[privacy]"),
+         ("policy.toml: review 'young'.where.customer.age_band", "audit_only", "'age_band'")),
+    Case("audit_only as an objective quantity", sub("maximize = { margin = 1.0 }",
+                                                    "maximize = { margin = 1.0, age_band = 1 }"),
+         ("policy.toml: objective 'profit'.maximize", "audit_only", "'age_band'")),
+    Case("audit_only names customer_id", sub('audit_only = ["age_band"]',
+                                             'audit_only = ["age_band", "customer_id"]'),
+         ("policy.toml: privacy.audit_only = 'customer_id'", "cannot be audit_only")),
+    Case("audit_only names no column", sub('audit_only = ["age_band"]',
+                                           'audit_only = ["age_bnd"]'),
+         ("policy.toml: privacy.audit_only = 'age_bnd'", "names no customer column",
+          "did you mean 'age_band'?")),
+    # null segment: the row is named by number, never by its customer id
+    Case("null segment", set_cell("customers", 1, "segment", None),
+         ("customers.parquet: column 'segment'", "null value", "'row 1'"), absent=("C2",)),
     # numbers out of range
     Case("cap max < 0", sub("max = 1\n", "max = -1\n"),
          ("policy.toml: cap 'one a day'.max", "must be >= 0", "(e.g. -1)")),

@@ -55,7 +55,7 @@ def test_validate_ok(generated: Path) -> None:
 
 def test_run_writes_the_run_directory(run_dir: Path) -> None:
     assert sorted(p.name for p in run_dir.iterdir()) == ["plan.parquet", "report.html",
-                                                        "summary.json"]
+                                                        "review.parquet", "summary.json"]
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] in ("optimal", "feasible")
     assert summary["gap"] is not None and 0 <= summary["gap"] < 0.05

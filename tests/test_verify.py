@@ -176,6 +176,8 @@ def test_unknown_ids_and_dates_outside_the_horizon(base: Scenario) -> None:
     assert kinds(found) == [("input", "unknown customer_id", 1),
                             ("input", "unknown action_id", 1),
                             ("input", "date outside the horizon", 2)]
+    assert "e.g. plan row 6" in found[0].message and "C9" not in found[0].message
+    assert "'X1'" in found[1].message  # action ids are not customer data
 
 
 def test_duplicate_row_is_reported_once_and_counted_once(base: Scenario) -> None:
@@ -196,7 +198,8 @@ def test_dates_may_be_strings_or_timestamps(base: Scenario) -> None:
 def test_ineligible_pair(base: Scenario) -> None:
     found = verify_plan(base, edited(add=[("C4", "E1", 0)]))
     assert kinds(found) == [("eligibility", "not eligible", 1)]
-    assert "(C4, E1, 2026-01-05)" in found[0].message
+    assert "plan row 6 (E1, 2026-01-05)" in found[0].message
+    assert "C4" not in found[0].message  # messages reach logs: no customer id
 
 
 def test_rule_without_unless_column(base: Scenario) -> None:
@@ -222,16 +225,16 @@ def test_retired_history_counts_toward_channel_cap(base: Scenario) -> None:
     # on day 2 holds 3
     found = verify_plan(base, edited(add=[("C3", "S1", 2)]))
     assert kinds(found) == [("cap", "sms weekly", 1)]
-    assert ("customer C3 has 3 contacts in the 7 days ending 2026-01-07; max 2 (history 1)"
-            in found[0].message)
+    assert ("the customer of plan row 4 has 3 contacts in the 7 days ending 2026-01-07; max 2 "
+            "(history 1)" in found[0].message)
 
 
 def test_retired_history_does_not_match_another_action_column(base: Scenario) -> None:
     # "info weekly" filters on offer_type: the retired sms is not counted (history 0)
     found = verify_plan(base, edited(add=[("C3", "E1", 2)]))
     assert kinds(found) == [("cap", "info weekly", 1)]
-    assert "customer C3 has 2 contacts in the 7 days ending 2026-01-07; max 1 (history 0)" \
-        in found[0].message
+    assert ("the customer of plan row 3 has 2 contacts in the 7 days ending 2026-01-07; max 1 "
+            "(history 0)" in found[0].message)
 
 
 def test_history_alone_over_the_cap_breaks_only_when_the_plan_adds(base: Scenario) -> None:
@@ -353,7 +356,7 @@ def test_conflict_customer_filter_ands_both_sides(tmp_path: Path) -> None:
     rows = [(c, a, d) for c in ("C1", "C2", "C3") for a, d in (("K1", 0), ("M1", 1))]
     found = verify_plan(s, plan(*rows))
     assert kinds(found) == [("conflict", "c", 1)]
-    assert "customer C2" in found[0].message
+    assert "the customer of plan row 3 has K1 on 2026-01-05" in found[0].message  # C2
 
 
 def test_history_pairs_alone_are_ignored(tmp_path: Path) -> None:
@@ -417,4 +420,4 @@ def test_integer_customer_ids(tmp_path: Path) -> None:
     assert verify_plan(s, plan((3, "E1", 0), (7, "E1", 1))) == []
     found = verify_plan(s, plan((3, "E1", 0), (3, "S1", 2)))
     assert kinds(found) == [("cap", "once", 1)]
-    assert "customer 3 has 2 contacts" in found[0].message
+    assert "the customer of plan row 0 has 2 contacts" in found[0].message
