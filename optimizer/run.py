@@ -196,9 +196,11 @@ def run_scenario(directory: Path, out: Path, *, run_date: dt.date,
     result = solve_problem(problem, options, report, progress)
     assert result.chosen is not None
     plan = plan_table(scenario, problem, result.chosen)
+    progress(f"plan table: {plan.num_rows:,} contacts with their KPIs")
     kpis = {name: plan.column(name).to_numpy() for name in ("discount_cost",)
             if name in plan.column_names}
     audit = audit_report(scenario, problem, result.chosen, kpis)
+    progress("audit figures computed")
     summary = summary_dict(scenario, problem, result, seconds=time.perf_counter() - start,
                            extra={"version": __version__,
                                   "options": {"time_limit": options.time_limit,
@@ -212,6 +214,7 @@ def run_scenario(directory: Path, out: Path, *, run_date: dt.date,
                                              "policy": None if policy_path is None
                                              else str(Path(policy_path).resolve())}})
     report = render_report(summary, plan)
+    progress(f"writing {out}")
     write_run_dir(out, {
         "plan.parquet": lambda p: write_parquet(p, plan),
         REVIEW_FILE: lambda p: write_parquet(p, review_table(plan)),
