@@ -2,8 +2,8 @@
 
 For random small scenarios and random reduced values, every customer's optimum from
 `DayChoiceOracle.solve` must equal the best subset of that customer's triples that keeps its
-caps (history included), conflicts and one contact a day (the oracle's premise), plus the coverage bonuses it earns;
-and the positions it returns must achieve that value.
+caps (history included), conflicts and one contact a day (the oracle's premise), plus the
+coverage bonuses it earns; and the positions it returns must achieve that value.
 """
 
 from __future__ import annotations
