@@ -94,13 +94,14 @@ def _solve(s: Scenario, problem: Problem, result: PlanResult, plan_audit: dict[s
              f"{engine.name}, time limit {seconds:g} s")
     out = engine.solve(reduced, SolveRequest(
         objective=level.values, time_limit=seconds, relative_gap=relative_gap,
-        hint=result.chosen, deterministic=deterministic))
+        hint=result.chosen, deterministic=deterministic, progress=progress))
     if out.termination == Termination.ERROR:
         raise RuntimeError(f"solver error: {out.detail}")
     plan_value = weighted_sum(level.values, result.chosen)
     chosen = out.x > 0.5 if out.x is not None else None
     source, status = "baseline solve", out.termination.value
-    if chosen is None or weighted_sum(level.values, chosen) < plan_value:
+    if chosen is None or weighted_sum(level.values, chosen) < plan_value - 1e-9 * max(
+            1.0, abs(plan_value)):
         # the run's plan keeps every constraint the baseline keeps: a valid, better plan
         chosen, source = result.chosen, "the run's plan (the baseline solve found no better one)"
         status = Termination.FEASIBLE.value
