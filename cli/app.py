@@ -86,6 +86,10 @@ def run(
     deterministic: Annotated[bool, typer.Option(
         "--deterministic", help="One CP-SAT worker: the same inputs give the same plan, "
         "unless a time limit cuts a solve short (slower on hard models).")] = False,
+    baseline: Annotated[bool, typer.Option(
+        "--baseline/--no-baseline", help="Also solve the sales-only baseline (first level "
+        "only, no floors; at most a quarter of --time-limit more) to show what the "
+        "guardrails cost and protect.")] = True,
 ) -> None:
     """Optimize a scenario and write plan.parquet, summary.json and report.html to --out."""
     from optimizer.run import NoPlanError, RunOptions, run_scenario
@@ -99,7 +103,8 @@ def run(
     run_date = _date(date, default_date)
     try:
         outcome = run_scenario(scenario, out, run_date=run_date, policy_path=policy,
-                               options=RunOptions(time_limit, solver, gap, deterministic),
+                               options=RunOptions(time_limit, solver, gap, deterministic,
+                                                  baseline),
                                progress=_progress,
                                on_finding=_print_finding)
     except InputError as exc:

@@ -1,8 +1,8 @@
-"""report.html: what a marketer reads the morning after a run. Self-contained, no network."""
+"""report.html: what a marketer reads the morning after a run. Self-contained: charts are
+embedded PNGs, styles inline, no script, font or address outside the page."""
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 import os
@@ -11,34 +11,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from optimizer import charts
+from optimizer.html_parts import chart, fmt, pct, png_img_tag, table
+from optimizer.report_baseline import baseline_section
+
+__all__ = ["FRONTIER_DIR", "frontier_section", "png_img_tag", "refresh_report",
+           "render_report"]
+
 FRONTIER_DIR = "frontier"  # where a run directory keeps its efficient frontier
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:,.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return html.escape(str(value))
-
-
-def _table(headers: list[str], rows: list[list[Any]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{_fmt(v)}</td>" for v in r) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def png_img_tag(png: bytes, alt: str) -> str:
-    """A PNG as a self-contained `<img>` (base64 data URL): the report needs no files."""
-    data = base64.b64encode(png).decode("ascii")
-    return (f"<img alt='{html.escape(alt, quote=True)}' style='max-width:100%' "
-            f"src='data:image/png;base64,{data}'>")
 
 
 def frontier_section(run_dir: Path) -> str | None:
@@ -54,18 +40,18 @@ def frontier_section(run_dir: Path) -> str | None:
     sense = {"max": "maximized", "min": "minimized"}
     current = meta.get("current")
     mark = "" if current is None else (
-        f" The star is the current policy's plan ({_fmt(x['name'])} {_fmt(current['x'])}, "
-        f"{_fmt(y['name'])} {_fmt(current['y'])}).")
-    text = (f"<p>Best {_fmt(x['name'])} ({sense[x['sense']]}) for each requirement "
-            f"{_fmt(meta['eps'])} on {_fmt(y['name'])} ({sense[y['sense']]}), every hard "
-            f"constraint kept; bound: {_fmt(meta['bound'])}.{mark}</p>")
+        f" The star is the current policy's plan ({fmt(x['name'])} {fmt(current['x'])}, "
+        f"{fmt(y['name'])} {fmt(current['y'])}).")
+    text = (f"<p>Best {fmt(x['name'])} ({sense[x['sense']]}) for each requirement "
+            f"{fmt(meta['eps'])} on {fmt(y['name'])} ({sense[y['sense']]}), every hard "
+            f"constraint kept; bound: {fmt(meta['bound'])}.{mark}</p>")
     rows = [[p["point"], p["eps"], p["x"], p["y"], p["bound"],
              None if p["gap"] is None else f"{p['gap']:.4%}", p["status"]] for p in points]
-    return ("<h2>Efficient frontier</h2>" + text
+    return ("<section id='frontier'><h2>Efficient frontier</h2>" + text
             + png_img_tag(files[2].read_bytes(), f"efficient frontier of {x['name']} vs "
-                          f"{y['name']}")
-            + _table(["point", "eps", f"x: {x['name']}", f"y: {y['name']}", "bound on x",
-                      "gap", "status"], rows))
+                          f"{y['name']}", "chart-frontier")
+            + table(["point", "eps", f"x: {x['name']}", f"y: {y['name']}", "bound on x",
+                      "gap", "status"], rows) + "</section>")
 
 
 def refresh_report(run_dir: Path) -> None:
@@ -86,26 +72,50 @@ def refresh_report(run_dir: Path) -> None:
         raise
 
 
+def _usage_chart(constraints: list[dict[str, Any]]) -> str:
+    """Each constraint's value as a % of its bound (bounds <= 0 have no such %); at most
+    `charts.MAX_BARS`, the fullest first, with a note on the rest."""
+    usable = [c for c in constraints if c.get("value") is not None and c.get("limit")
+              and c["limit"] > 0]
+    if not usable:
+        return ""
+    shown = sorted(usable, key=lambda c: -c["value"] / c["limit"])[: charts.MAX_BARS]
+    shown.sort(key=lambda c: usable.index(c))
+    note = "" if len(shown) == len(usable) else (
+        f"<p class='note'>The chart shows the {len(shown)} fullest of {len(usable)} "
+        "constraints; the table has them all.</p>")
+    return chart(lambda: charts.constraint_usage(
+        [c["name"] for c in shown], [100 * c["value"] / c["limit"] for c in shown],
+        [c["sense"] == ">=" for c in shown]),
+        "constraint usage: each limit and floor as a percentage of its bound",
+        "chart-constraints") + note
+
+
 def _prices_section(summary: dict[str, Any]) -> str:
-    """Global constraints and level bounds with their shadow prices per level, and what
-    each price says in one sentence."""
+    """Global constraints and level bounds: how much of each the plan uses, their shadow
+    prices per level, and what each price says in one sentence."""
     constraints = summary.get("constraints", [])
     bounds = summary.get("level_bounds") or []
     levels = [o["name"] for o in summary.get("objectives", [])]
     source = summary.get("price_source") or "the solver"
-    text = (f"<h2>Global constraints</h2><p>Shadow price: change of the level's objective per "
-            f"unit of the constraint's bound (per customer for a coverage floor), from "
-            f"{html.escape(source)}; level k's price holds the earlier levels' bounds. "
-            f"Positive for a binding max, negative for a binding min, 0 when it does not "
-            f"bind.</p>")
+    text = ("<section id='constraints'><h2>Constraint usage and shadow prices</h2><p>Limits "
+            "(at most) and floors (at least) over the whole plan, how much of each the plan "
+            "uses, and what one unit more of each would be worth. Shadow price: change of the "
+            "level's objective per unit of the constraint's bound (per customer for a "
+            f"coverage floor), from {html.escape(source)}; level k's price holds the earlier "
+            "levels' bounds. Positive for a binding max, negative for a binding min, 0 when it "
+            "does not bind.</p>")
+    text += _usage_chart(constraints)
     priced = [c for c in constraints if "shadow_prices" in c]
     heads = [f"price in '{lv}'" for lv in levels] if priced else ["shadow price"]
     rows = [[c["name"], c["kind"], c["value"], c["sense"], c["limit"],
+             pct(c["value"] / c["limit"]) if c.get("value") is not None and c.get("limit")
+             else None,
              *([c["shadow_prices"].get(lv) for lv in levels] if priced
                else [c["shadow_price"]])] for c in constraints]
-    text += _table(["constraint", "kind", "value", "sense", "bound", *heads], rows)
+    text += table(["constraint", "kind", "value", "sense", "bound", "used", *heads], rows)
     if bounds:
-        text += "<h3>Objective levels as bounds on the later ones</h3>" + _table(
+        text += "<h3>Objective levels as bounds on the later ones</h3>" + table(
             ["level bound", "value in plan", "at least", "tolerance", "priced in",
              "shadow price"],
             [[b["name"], b["value"], b["limit"], f"{b['tolerance'] * 100:g}%", b["priced_in"],
@@ -114,26 +124,41 @@ def _prices_section(summary: dict[str, Any]) -> str:
     if readings:
         text += "<h3>What the prices say</h3><ul>" + "".join(
             f"<li>{html.escape(r)}</li>" for r in readings) + "</ul>"
-    return text
+    return text + "</section>"
 
 
-def _audit_section(summary: dict[str, Any]) -> str:
-    """The `audit` figures of summary.json as a few small tables (aggregates only)."""
+def contacts_histogram(plan: pa.Table | None, customers: int) -> list[int]:
+    """Customers with 0, 1, 2, ... contacts, from the plan (customers absent from it have
+    none)."""
+    if plan is None or not plan.num_rows:
+        return [customers] if customers else []
+    counts = pc.value_counts(plan.column("customer_id")).field("counts").to_numpy()
+    hist = np.bincount(counts.astype(np.int64))
+    hist[0] = max(customers - len(counts), 0)
+    return hist.tolist()
+
+
+def _audit_section(summary: dict[str, Any], plan: pa.Table | None) -> str:
+    """The `audit` figures of summary.json as a few small tables (aggregates only) and the
+    contacts-per-customer histogram."""
     audit = summary.get("audit")
     if not audit:
         return ""
     dist = audit.get("contacts_per_customer", {})
-    text = "<h2>Audit</h2>" + _table(
+    text = ("<section id='audit'><h2>Audit</h2><p>Who the plan contacts and how often, in "
+            "aggregates: no customer is named.</p>")
+    hist = contacts_histogram(plan, int(summary.get("counts", {}).get("customers") or 0))
+    if hist:
+        text += chart(lambda: charts.contacts_histogram(hist),
+                      "histogram of the number of contacts per customer over the horizon",
+                      "chart-contacts-histogram")
+    text += table(
         ["contacts per customer", "min", "p50", "p90", "max", "mean", "never contacted"],
         [[name.replace("_", " "), d["min"], d["p50"], d["p90"], d["max"], d["mean"],
-          None if d["never_contacted_share"] is None else f"{d['never_contacted_share']:.1%}"]
+          pct(d["never_contacted_share"])]
          for name, d in dist.items()])
     conc = audit.get("concentration", {})
-
-    def pct(v: Any) -> Any:
-        return None if v is None else f"{v:.1%}"
-
-    text += _table(
+    text += table(
         ["Gini of contacts", "top decile (p_response): contacts",
          f"top decile: discount ({conc.get('discount_source')})", "note"],
         [[conc.get("gini_contacts"), pct(conc.get("top_decile_contact_share")),
@@ -142,7 +167,7 @@ def _audit_section(summary: dict[str, Any]) -> str:
     for col, rows in (audit.get("audit_only") or {}).items():
         groups += [(col, g) for g in rows]
     if groups:
-        text += _table(
+        text += table(
             ["attribute", "group", "customers", "contacted", "contacts", "disparity", "flag"],
             [[col, g["group"], g["customers"], pct(g["share_contacted"]), g["contacts"],
               g.get("disparity_ratio"), "below 0.8" if g.get("flag") else ""]
@@ -151,13 +176,59 @@ def _audit_section(summary: dict[str, Any]) -> str:
     rows = [[c["name"], c["window_days"], c["max"], c["customers_at_cap"]]
             for c in fatigue.get("caps", [])]
     if rows:
-        text += _table(["cap", "window days", "max", "customers at cap"], rows)
+        text += table(["cap", "window days", "max", "customers at cap"], rows)
     rolling = fatigue.get("rolling_with_history", {})
     if rolling:
-        text += _table(["rolling window (history included)", "max", "p90"],
-                       [[name.replace("_", " "), r["max"], r["p90"]]
-                        for name, r in rolling.items()])
-    return text
+        text += table(["rolling window (history included)", "max", "p90"],
+                      [[name.replace("_", " "), r["max"], r["p90"]]
+                       for name, r in rolling.items()])
+    return text + "</section>"
+
+
+def _plan_section(plan: pa.Table | None) -> str:
+    """Contacts per channel and day: a stacked bar chart and the table with totals."""
+    if plan is None or not plan.num_rows:
+        return ("<section id='plan'><h2>Plan by channel and day</h2><p>The plan has no "
+                "contact.</p></section>")
+    frame = plan.select(["channel", "date"]).to_pandas()
+    pivot = pd.crosstab(frame["channel"], frame["date"].astype(str))
+    days, channels = pivot.columns.tolist(), pivot.index.tolist()
+    counts = pivot.to_numpy(dtype=np.int64)
+    rows = [[ch, *map(int, counts[k]), int(counts[k].sum())] for k, ch in enumerate(channels)]
+    rows.append(["total", *map(int, counts.sum(axis=0)), int(counts.sum())])
+    return ("<section id='plan'><h2>Plan by channel and day</h2>"
+            + chart(lambda: charts.plan_by_day(days, channels, counts),
+                    "planned contacts per day, stacked by channel", "chart-plan")
+            + table(["channel", *days, "total"], rows, "plan") + "</section>")
+
+
+def _cards(summary: dict[str, Any]) -> str:
+    """The headline figures a marketer reads first."""
+    counts = summary.get("counts", {})
+    customers = counts.get("customers") or 0
+    audit = summary.get("audit") or {}
+    never = ((audit.get("contacts_per_customer") or {}).get("horizon") or {}).get(
+        "never_contacted_share")
+    reached = None if never is None else round(customers * (1 - never))
+    cards = [("status", summary["status"]), ("contacts planned", fmt(counts.get("contacts"))),
+             ("customers reached", "–" if reached is None else
+              f"{reached:,} ({pct(reached / customers if customers else None) or '–'})")]
+    objectives = summary.get("objectives") or []
+    if objectives:
+        first = objectives[0]
+        gap = "" if first["gap"] is None else f" (gap {first['gap']:.2%})"
+        cards.append((f"'{first['name']}' (level 1)", fmt(first["value"]) + gap))
+    base = summary.get("baseline") or {}
+    if base.get("computed") and base["value_given_up"]["share"] is not None:
+        cards.append(("guardrails cost", f"{pct(base['value_given_up']['share'])} of "
+                      f"'{base['value_given_up']['objective']}'"))
+    cards.append(("need review", fmt(counts.get("review"))))
+    findings = summary.get("findings") or []
+    flagged = sum(f["severity"] in ("error", "warning") for f in findings)
+    cards.append(("check warnings", f"{flagged:,}"))
+    return "<div class='cards'>" + "".join(
+        f"<div class='card'><div class='k'>{html.escape(k)}</div><div class='v'>"
+        f"{html.escape(v) if k == 'status' else v}</div></div>" for k, v in cards) + "</div>"
 
 
 def render_report(summary: dict[str, Any], plan: pa.Table | None,
@@ -166,6 +237,7 @@ def render_report(summary: dict[str, Any], plan: pa.Table | None,
     blocks (the efficient frontier) placed before the warnings."""
     gap = summary.get("gap")
     status = summary["status"]
+    counts = summary.get("counts", {})
     parts = [
         "<h1>contactopt run report</h1>",
         f"<p class='status {html.escape(status)}'>Status: <b>{html.escape(status)}</b> · "
@@ -173,25 +245,23 @@ def render_report(summary: dict[str, Any], plan: pa.Table | None,
         f"proven gap {'unknown' if gap is None else f'{gap:.4%}'} · "
         f"{summary.get('seconds', 0):.1f} s · run date {summary.get('run_date')} · "
         f"horizon {summary.get('horizon_days')} day(s)</p>",
+        "<section id='headline'><h2>Headline</h2>" + _cards(summary) + table(
+            ["customers", "actions", "eligible triples", "contacts planned", "for review"],
+            [[counts.get("customers"), counts.get("actions"), counts.get("eligible"),
+              counts.get("contacts"), counts.get("review")]]) + "</section>",
+        "<section id='objectives'><h2>Objectives (in priority order)</h2><p>Each level is "
+        "maximized in turn; the proven bound is the best any plan could reach at that level "
+        "(given the earlier ones), the gap how far the plan may be from it.</p>" + table(
+            ["level", "value in plan", "value when optimized", "proven bound", "gap",
+             "status"],
+            [[o["name"], o["value"], o["solved_value"], o["bound"],
+              None if o["gap"] is None else f"{o['gap']:.4%}", o["termination"]]
+             for o in summary.get("objectives", [])]) + "</section>",
+        _plan_section(plan),
+        _prices_section(summary),
+        _audit_section(summary, plan),
+        baseline_section(summary),
     ]
-    counts = summary.get("counts", {})
-    parts.append("<h2>Headline</h2>" + _table(
-        ["customers", "actions", "eligible triples", "contacts planned", "for review"],
-        [[counts.get("customers"), counts.get("actions"), counts.get("eligible"),
-          counts.get("contacts"), counts.get("review")]]))
-    parts.append("<h2>Objectives (in priority order)</h2>" + _table(
-        ["level", "value in plan", "value when optimized", "proven bound", "gap", "status"],
-        [[o["name"], o["value"], o["solved_value"], o["bound"],
-          None if o["gap"] is None else f"{o['gap']:.4%}", o["termination"]]
-         for o in summary.get("objectives", [])]))
-    parts.append(_prices_section(summary))
-    parts.append(_audit_section(summary))
-    if plan is not None and plan.num_rows:
-        frame = plan.select(["channel", "date"]).to_pandas()
-        pivot = pd.crosstab(frame["channel"], frame["date"].astype(str))
-        parts.append("<h2>Plan by channel and day</h2>" + _table(
-            ["channel", *pivot.columns.tolist()],
-            [[ch, *map(int, pivot.loc[ch].tolist())] for ch in pivot.index]))
     infeasible = summary.get("infeasibility") or []
     if infeasible:
         parts.append("<h2>Why no plan exists</h2><ul>" + "".join(
@@ -199,17 +269,44 @@ def render_report(summary: dict[str, Any], plan: pa.Table | None,
     parts.extend(sections)
     warnings = summary.get("warnings") or []
     if warnings:
-        parts.append("<h2>Warnings</h2><ul>" + "".join(
-            f"<li>{html.escape(w)}</li>" for w in warnings) + "</ul>")
+        parts.append("<section id='warnings'><h2>Warnings</h2><ul>" + "".join(
+            f"<li>{html.escape(w)}</li>" for w in warnings) + "</ul></section>")
     findings = summary.get("findings") or []
     if findings:
-        parts.append("<h2>Policy check</h2>" + _table(
-            ["severity", "code", "finding", "suggestion"],
-            [[f["severity"], f["code"], f["message"], f["suggestion"]] for f in findings]))
-    style = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:70em}"
-             "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;"
-             "padding:.25em .6em;text-align:right}th{background:#f3f3f3}"
-             "td:first-child{text-align:left}.optimal b{color:#106010}"
-             ".infeasible b{color:#a01010}")
-    return ("<!doctype html><html><head><meta charset='utf-8'><title>contactopt report"
-            f"</title><style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
+        parts.append("<section id='check'><h2>Policy check</h2><p>What <code>contactopt "
+                     "check</code> found in the policy against the data before the solve."
+                     "</p>" + table(
+                         ["severity", "code", "finding", "suggestion"],
+                         [[f["severity"], f["code"], f["message"], f["suggestion"]]
+                          for f in findings], "findings") + "</section>")
+    body = "".join(parts)
+    return ("<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>contactopt report {html.escape(str(summary.get('run_date')))}</title>"
+            f"<style>{STYLE}</style></head><body>{_nav(body)}{body}</body></html>\n")
+
+
+NAV = (("headline", "Headline"), ("objectives", "Objectives"), ("plan", "Plan"),
+       ("constraints", "Constraints"), ("audit", "Audit"), ("baseline", "Baseline"),
+       ("frontier", "Frontier"), ("warnings", "Warnings"), ("check", "Policy check"))
+
+STYLE = ("body{font-family:system-ui,sans-serif;margin:2em auto;max-width:70em;"
+         "padding:0 1em;color:#222}"
+         "nav{margin:.5em 0 1em}nav a{margin-right:1em}"
+         "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;"
+         "padding:.25em .6em;text-align:right}th{background:#f3f3f3}"
+         "td:first-child,th:first-child{text-align:left}.findings td{text-align:left}"
+         ".compare td:nth-child(2),.compare th:nth-child(2){text-align:left}"
+         ".optimal b{color:#106010}.infeasible b{color:#a01010}"
+         ".cards{display:flex;flex-wrap:wrap;gap:.8em;margin:.5em 0}"
+         ".card{border:1px solid #ddd;border-radius:6px;padding:.5em 1em;min-width:9em}"
+         ".card .k{color:#555;font-size:.85em}.card .v{font-size:1.35em;font-weight:600}"
+         "figure{margin:.8em 0}.note{color:#666;font-size:.9em}.lead{font-size:1.1em}"
+         "section{margin-bottom:2em}")
+
+
+def _nav(body: str) -> str:
+    """Links to the sections the page has."""
+    links = [f"<a href='#{key}'>{label}</a>" for key, label in NAV
+             if f"<section id='{key}'>" in body]
+    return "<nav>" + "".join(links) + "</nav>"

@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from optimizer import __version__
 from optimizer.audit import audit_report
+from optimizer.baseline import skipped, solve_baseline
 from optimizer.bounds import FloorProof
 from optimizer.check import CheckReport, Finding, check_problem
 from optimizer.diagnosis import Diagnosis, Relaxation, diagnose
@@ -57,6 +58,7 @@ class RunOptions:
     solver: str = "auto"
     relative_gap: float = 0.0
     deterministic: bool = False  # one CP-SAT worker (see README, Determinism)
+    baseline: bool = True  # also solve the sales-only baseline (see optimizer/baseline.py)
 
 
 @dataclass(frozen=True)
@@ -201,14 +203,20 @@ def run_scenario(directory: Path, out: Path, *, run_date: dt.date,
             if name in plan.column_names}
     audit = audit_report(scenario, problem, result.chosen, kpis)
     progress("audit figures computed")
+    baseline = solve_baseline(
+        scenario, problem, result, audit, time_limit=options.time_limit, solver=options.solver,
+        relative_gap=options.relative_gap, deterministic=options.deterministic,
+        progress=progress) if options.baseline else skipped("skipped: --no-baseline")
     summary = summary_dict(scenario, problem, result, seconds=time.perf_counter() - start,
                            extra={"version": __version__,
                                   "options": {"time_limit": options.time_limit,
                                               "solver": options.solver,
                                               "relative_gap": options.relative_gap,
-                                              "deterministic": options.deterministic},
+                                              "deterministic": options.deterministic,
+                                              "baseline": options.baseline},
                                   "findings": [f.to_dict() for f in findings],
                                   "audit": audit,
+                                  "baseline": baseline,
                                   # where `approve` finds the inputs again
                                   "inputs": {"scenario": str(Path(directory).resolve()),
                                              "policy": None if policy_path is None
