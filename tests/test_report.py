@@ -151,8 +151,9 @@ def test_baseline_by_hand(outcome: RunOutcome) -> None:
 def test_baseline_is_in_summary_json(run_dir: Path, outcome: RunOutcome) -> None:
     written = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
     assert written["baseline"]["value_given_up"]["absolute"] == pytest.approx(8.0)
+    # no baseline plan file: the run directory holds the run's own outputs only
     assert sorted(p.name for p in run_dir.iterdir()) == ["plan.parquet", "report.html",
-                                                        "summary.json"]
+                                                        "review.parquet", "summary.json"]
 
 
 def test_no_baseline_option(scenario: Path, tmp_path: Path) -> None:

@@ -14,7 +14,9 @@ Every step is one array operation over all customers at once.
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,6 +59,8 @@ def stateful_caps(problem: Problem) -> list[CapSpec]:
 
 
 CHUNK = 1 << 18  # positions per evaluation chunk: the chunk's arrays stay in cache
+WORKERS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+    os.cpu_count() or 1)  # threads for the chunks of one evaluation
 
 
 class DayChoiceOracle:
@@ -257,8 +261,9 @@ class DayChoiceOracle:
         dense, where = self._dense, self._where  # empty slots stay -inf / -1 for good
         at = values if callable(values) else (lambda lo, hi: values[lo:hi])
         n_pos = self.size
-        bounds = self.chunk_groups
-        for g0, g1 in itertools.pairwise(bounds.tolist()):
+
+        def chunk(groups: tuple[int, int]) -> None:
+            g0, g1 = groups
             lo = int(self.starts[g0])
             hi = int(self.starts[g1]) if g1 < len(self.starts) else n_pos
             rv = at(lo, hi)
@@ -267,6 +272,17 @@ class DayChoiceOracle:
                 rv[self.blocked[a:b] - lo] = NEG
             # ties go to the first triple of the group: the lowest action index (determinism)
             segment_best(rv, self.starts, g0, g1, lo, hi, self.slot, dense, where)
+
+        # chunks write disjoint slots, and the compiled loops and numpy release the GIL:
+        # threads share the cores with no effect on the result
+        chunks = list(itertools.pairwise(self.chunk_groups.tolist()))
+        if WORKERS > 1 and len(chunks) > 1:
+            with ThreadPoolExecutor(WORKERS) as pool:
+                for _ in pool.map(chunk, chunks):
+                    pass
+        else:
+            for groups in chunks:
+                chunk(groups)
         shape = (self.horizon, self.n_classes, self.n)
         return dense.reshape(shape), where.reshape(shape)
 
