@@ -118,6 +118,30 @@ def load_scenario(
     return scenario
 
 
+def scenario_from_tables(policy: Policy, run_date: dt.date, customers: pa.Table,
+                         actions: pa.Table, scores: Scores, history: History,
+                         fingerprints: dict[str, str] | None = None) -> Scenario:
+    """A scenario from tables already in memory (the simulator's nightly world), with the
+    policy bound to them exactly as `load_scenario` binds it.
+
+    The tables must already keep the contract (no file checks run here) and be sorted by
+    id, because `scores` and `history` index their rows; an unsorted table is an error."""
+    for table, key in ((customers, "customer_id"), (actions, "action_id")):
+        ids = table[key]
+        if len(ids) > 1 and not pc.all(pc.greater(ids[1:], ids[:-1])).as_py():
+            raise ValueError(f"{key} must be unique and sorted")
+    scenario = Scenario(
+        policy=policy,
+        run_date=run_date,
+        customers=_frame(customers, "customer_id"),
+        actions=_frame(actions, "action_id"),
+        scores=scores,
+        history=history,
+        fingerprints=dict(fingerprints or {}),
+    )
+    _bind_policy(scenario)
+    return scenario
+
 
 
 def _with_horizon(policy: Policy, horizon: int) -> Policy:
