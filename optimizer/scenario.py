@@ -146,6 +146,34 @@ def _split_audit_only(customers: pd.DataFrame,
     audit = list(dict.fromkeys(policy.audit_only))
     return customers.drop(columns=audit), customers[audit].copy()
 
+
+def scenario_from_tables(policy: Policy, run_date: dt.date, customers: pa.Table,
+                         actions: pa.Table, scores: Scores, history: History,
+                         fingerprints: dict[str, str] | None = None) -> Scenario:
+    """A scenario from tables already in memory (the simulator's nightly world), with the
+    policy bound to them exactly as `load_scenario` binds it.
+
+    The tables must already keep the contract (no file checks run here) and be sorted by
+    id, because `scores` and `history` index their rows; an unsorted table is an error."""
+    for table, key in ((customers, "customer_id"), (actions, "action_id")):
+        ids = table[key]
+        if len(ids) > 1 and not pc.all(pc.greater(ids[1:], ids[:-1])).as_py():
+            raise ValueError(f"{key} must be unique and sorted")
+    frame, audit_columns = _split_audit_only(_frame(customers, "customer_id"), policy)
+    scenario = Scenario(
+        policy=policy,
+        run_date=run_date,
+        customers=frame,
+        actions=_frame(actions, "action_id"),
+        scores=scores,
+        history=history,
+        fingerprints=dict(fingerprints or {}),
+        audit_columns=audit_columns,
+    )
+    _bind_policy(scenario)
+    return scenario
+
+
 def _with_horizon(policy: Policy, horizon: int) -> Policy:
     import dataclasses
 

@@ -29,7 +29,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-__all__ = ["FLOAT32_ABOVE", "default_run_date", "generate_scenario"]
+__all__ = [
+    "FLOAT32_ABOVE",
+    "PairFactors",
+    "default_run_date",
+    "draw_factors",
+    "generate_scenario",
+    "kpi_cubes",
+    "make_actions",
+    "make_customers",
+    "response",
+]
 
 FLOAT32_ABOVE = 100_000
 """Scenarios with more customers store KPI columns as float32 to halve the scores table."""
@@ -226,7 +236,16 @@ def _prefixed_ids(prefix: str, n: int, width: int) -> pa.Array:
 
 
 def _write_customers(out: Path, rng: np.random.Generator, n: int) -> _Customers:
-    """Segments (low largest), consents (call mostly false), region, age band, tenure."""
+    """Write customers.parquet (see `make_customers`)."""
+    table, cust = make_customers(rng, n)
+    _write_parquet(table, out / "customers.parquet")
+    return cust
+
+
+def make_customers(rng: np.random.Generator, n: int) -> tuple[pa.Table, _Customers]:
+    """Segments (low largest), consents (call mostly false), region, age band, tenure.
+
+    Public so that `simulate` draws the very same population a scenario would have."""
     segment = rng.choice(3, size=n, p=SEGMENT_SHARES).astype(np.int8)
     consent_sms = rng.random(n) < CONSENT_SMS[segment]
     consent_call = rng.random(n) < CONSENT_CALL[segment]
@@ -243,8 +262,7 @@ def _write_customers(out: Path, rng: np.random.Generator, n: int) -> _Customers:
         "age_band": _labels(AGE_BANDS, age),
         "tenure_years": pa.array(tenure),
     })
-    _write_parquet(table, out / "customers.parquet")
-    return _Customers(ids, segment, consent_sms, consent_call, tenure)
+    return table, _Customers(ids, segment, consent_sms, consent_call, tenure)
 
 
 # --------------------------------------------------------------------------- actions
@@ -270,7 +288,16 @@ def _action_discounts(rng: np.random.Generator, m: int) -> np.ndarray:
 
 
 def _write_actions(out: Path, rng: np.random.Generator, m: int) -> _Actions:
-    """Channels with very different costs, discounts, offer types and campaigns."""
+    """Write actions.parquet (see `make_actions`)."""
+    table, acts = make_actions(rng, m)
+    _write_parquet(table, out / "actions.parquet")
+    return acts
+
+
+def make_actions(rng: np.random.Generator, m: int) -> tuple[pa.Table, _Actions]:
+    """Channels with very different costs, discounts, offer types and campaigns.
+
+    Public so that `simulate` draws the very same catalogue a scenario would have."""
     channel = _action_channels(rng, m)
     discount = _action_discounts(rng, m)
     cost = np.round(CHANNEL_COST[channel] * np.exp(rng.normal(0.0, 0.1, m)), 4)
@@ -291,8 +318,7 @@ def _write_actions(out: Path, rng: np.random.Generator, m: int) -> _Actions:
         "offer_type": _labels(offer_names, offer),
         "campaign": _labels(CAMPAIGNS, campaign),
     })
-    _write_parquet(table, out / "actions.parquet")
-    return _Actions(
+    return table, _Actions(
         ids=ids,
         channel=channel,
         cost=cost,
@@ -420,52 +446,112 @@ def _write_scores(
     return stats
 
 
-def _chunk_kpis(
-    rng: np.random.Generator, cust: _Customers, acts: _Actions, lo: int, hi: int,
-    weekend: np.ndarray, dtype: np.dtype,
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Eligibility (c, M) and KPI cubes (c, M, H) for customers lo..hi.
+@dataclass
+class PairFactors:
+    """The random factors behind the scores of a block of customers (c) × actions (m).
 
-    All KPIs flow from one response probability driven by segment, channel, a per-customer
-    latent factor and channel affinity, so they correlate the way real scores do.
-    """
-    c, m, h = hi - lo, acts.channel.size, weekend.size
-    seg = cust.segment[lo:hi]
-    ch = acts.channel
+    Drawn once, in a fixed order, so that a scenario's scores and a simulated population
+    (`simulate`) come from the same model."""
+
+    latent: np.ndarray  # (c,) propensity, shifts every response logit
+    value: np.ndarray  # (c,) typical order value
+    affinity: np.ndarray  # (c, channels) channel liking
+    elig: np.ndarray  # (c, m) bool: reachable on the action's channel and targeted
+    pair_noise: np.ndarray  # (c, m) logit noise of the pair
+    day_noise: np.ndarray  # (c, m, h) logit noise of the pair on each day
+    order_noise: np.ndarray  # (c, m) log order-value noise of the pair
+    fulfilment_noise: np.ndarray  # (c,) log fulfilment-cost noise
+
+    @property
+    def fulfilment(self) -> np.ndarray:
+        """Cost of serving one order of each customer."""
+        return np.exp(np.log(FULFILMENT_COST) + 0.3 * self.fulfilment_noise)
+
+    def order(self, acts: _Actions) -> np.ndarray:
+        """(c, m) order value if the customer responds to the action."""
+        return self.value[:, None] * acts.value_mult[None, :] * np.exp(self.order_noise)
+
+    def fit(self, acts: _Actions) -> np.ndarray:
+        """(c, m) how well an action suits a customer, apart from potential and discount:
+        channel affinity + the action's appeal + the pair's own noise."""
+        return self.affinity[:, acts.channel] + acts.appeal[None, :] + self.pair_noise
+
+    def base_logit(self, segment: np.ndarray, acts: _Actions) -> np.ndarray:
+        """(c, m) response logit before day effects."""
+        ch = acts.channel
+        return (BASE_LOGIT[ch][None, :] + SEGMENT_LOGIT[segment][:, None]
+                + 0.5 * self.latent[:, None] + self.affinity[:, ch]
+                + (acts.appeal + DISCOUNT_LIFT * acts.discount)[None, :] + self.pair_noise)
+
+
+def draw_factors(rng: np.random.Generator, segment: np.ndarray, acts: _Actions,
+                 horizon: int) -> PairFactors:
+    """Draw the factors of customers with these segments (the order of draws is fixed:
+    changing it changes every generated scenario)."""
+    c, m = segment.size, acts.channel.size
     latent = rng.standard_normal(c)
-    value = np.exp(SEGMENT_LOG_VALUE[seg] + 0.5 * rng.standard_normal(c))
+    value = np.exp(SEGMENT_LOG_VALUE[segment] + 0.5 * rng.standard_normal(c))
     affinity = rng.normal(0.0, 0.4, (c, len(CHANNELS)))
     phone = rng.random(c) < REACH_PHONE
     reach = np.column_stack([
         rng.random(c) < REACH_EMAIL, phone, phone,
         rng.random(c) < REACH_ADDRESS, rng.random(c) < REACH_APP,
     ])
-    elig = reach[:, ch] & (rng.random((c, m)) < TARGETING)
+    elig = reach[:, acts.channel] & (rng.random((c, m)) < TARGETING)
+    pair_noise = rng.normal(0.0, 0.3, (c, m))
+    day_noise = rng.normal(0.0, 0.12, (c, m, horizon))
+    order_noise = rng.normal(0.0, 0.25, (c, m))
+    fulfilment_noise = rng.standard_normal(c)
+    return PairFactors(latent, value, affinity, elig, pair_noise, day_noise, order_noise,
+                       fulfilment_noise)
 
-    logit = (BASE_LOGIT[ch][None, :] + SEGMENT_LOGIT[seg][:, None] + 0.5 * latent[:, None]
-             + affinity[:, ch] + (acts.appeal + DISCOUNT_LIFT * acts.discount)[None, :]
-             + rng.normal(0.0, 0.3, (c, m)))
-    day_shift = np.where(weekend[None, :], WEEKEND_SHIFT[ch][:, None], 0.0)
-    logit = logit[:, :, None] + day_shift[None] + rng.normal(0.0, 0.12, (c, m, h))
-    p = np.clip(1.0 / (1.0 + np.exp(-logit)), 1e-4, 0.95)
-    del logit
 
-    order = value[:, None] * acts.value_mult[None, :] * np.exp(rng.normal(0.0, 0.25, (c, m)))
+def response(logit: np.ndarray) -> np.ndarray:
+    """Response probability from a logit, kept inside [1e-4, 0.95]."""
+    return np.clip(1.0 / (1.0 + np.exp(-logit)), 1e-4, 0.95)
+
+
+def kpi_cubes(p: np.ndarray, order: np.ndarray, fulfilment: np.ndarray, value: np.ndarray,
+              tenure: np.ndarray, acts: _Actions) -> dict[str, np.ndarray]:
+    """Every KPI (c, m, h) from the response probability p (c, m, h) and the pair economics.
+
+    All KPIs flow from one response probability, so they correlate the way real scores do.
+    """
+    ch = acts.channel
     revenue = np.broadcast_to(order[:, :, None], p.shape)
     disc = acts.discount[None, :, None]
     expected = p * revenue
     discount_cost = expected * disc
     # Every order also costs fulfilment (shipping, handling, returns): small baskets lose money.
-    fulfilment = np.exp(np.log(FULFILMENT_COST) + 0.3 * rng.standard_normal(c))
     margin = (expected * acts.gross_margin[None, :, None] - discount_cost
               - p * fulfilment[:, None, None])
-    loyalty = 0.8 + 0.06 * np.minimum(cust.tenure[lo:hi], 10.0)
+    loyalty = 0.8 + 0.06 * np.minimum(tenure, 10.0)
     annoy = (1.0 - p) * (ANNOYANCE[ch][None, :, None] * value[:, None, None])
     clv = (expected * loyalty[:, None, None] * (acts.clv_mult[None, :, None] * (1.0 + 1.5 * disc))
            - annoy)
     churn = -0.04 * p * (1.0 + disc) + (1.0 - p) * CHURN_PRESSURE[ch][None, :, None]
-    cubes = dict(zip(KPIS, (p, revenue, margin, discount_cost, clv, churn), strict=True))
-    return elig, {k: np.asarray(v, dtype=dtype) for k, v in cubes.items()}
+    return dict(zip(KPIS, (p, revenue, margin, discount_cost, clv, churn), strict=True))
+
+
+def _chunk_kpis(
+    rng: np.random.Generator, cust: _Customers, acts: _Actions, lo: int, hi: int,
+    weekend: np.ndarray, dtype: np.dtype,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Eligibility (c, M) and KPI cubes (c, M, H) for customers lo..hi.
+
+    The logit is driven by segment, channel, a per-customer latent factor and channel
+    affinity (`PairFactors.base_logit`), plus a weekday effect and daily noise.
+    """
+    seg = cust.segment[lo:hi]
+    ch = acts.channel
+    f = draw_factors(rng, seg, acts, weekend.size)
+    logit = f.base_logit(seg, acts)
+    day_shift = np.where(weekend[None, :], WEEKEND_SHIFT[ch][:, None], 0.0)
+    logit = logit[:, :, None] + day_shift[None] + f.day_noise
+    p = response(logit)
+    del logit
+    cubes = kpi_cubes(p, f.order(acts), f.fulfilment, f.value, cust.tenure[lo:hi], acts)
+    return f.elig, {k: np.asarray(v, dtype=dtype) for k, v in cubes.items()}
 
 
 def _chunk_table(
