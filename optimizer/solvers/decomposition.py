@@ -48,6 +48,7 @@ from optimizer.solvers.kernels import (
 )
 from optimizer.solvers.repair import repair
 from optimizer.solvers.sampling import sample_problem, sampled_customers
+from optimizer.solvers.threads import thread_map
 
 FEASIBILITY_TOL = 1e-7
 DEFAULT_GAP = 1e-4  # relative gap (0.01%) the decomposition aims for when none is asked
@@ -272,19 +273,19 @@ class Lagrangian:
     def activities(self, x: np.ndarray, chosen: np.ndarray | None = None) -> np.ndarray:
         """Every row's activity for plan `x` (bool per position), scaled <= form; `chosen`
         (x's positions, sorted, when known) saves finding them."""
-        raw = np.empty(self.n_rows)
-        for r, (i, c) in enumerate(zip(self.rows.index, self.rows.coef, strict=True)):
+        def activity(r: int) -> float:
             dense = self.dense[r]
             if dense is None:
-                raw[r] = sum_where_marked(i, c, x)
-            else:
-                raw[r] = sum_at(dense, np.flatnonzero(x) if chosen is None else chosen)
+                return sum_where_marked(self.rows.index[r], self.rows.coef[r], x)
+            return sum_at(dense, np.flatnonzero(x) if chosen is None else chosen)
+
+        raw = np.array(thread_map(activity, range(self.n_rows)), dtype=float)
         return self.rows.scaled(raw)
 
     def covered(self, x: np.ndarray, chosen: np.ndarray | None = None) -> np.ndarray:
         """How many customers each coverage floor reaches."""
-        return np.array([float(customers_where_marked(index, x, self.customer))
-                         for index in self.cov_index])
+        return np.array(thread_map(lambda index: float(customers_where_marked(
+            index, x, self.customer)), self.cov_index), dtype=float)
 
     def pass_seconds(self) -> float:
         """Seconds for one plain pass over the value data (objective and row coefficients):
