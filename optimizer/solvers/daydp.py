@@ -14,15 +14,14 @@ Every step is one array operation over all customers at once.
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from optimizer.problem import CapSpec, Problem
 from optimizer.solvers.kernels import day_program, segment_best, single_day_choice
+from optimizer.solvers.threads import thread_map
 
 NEG = -np.inf
 ValuesAt = Callable[[int, int], np.ndarray]  # reduced values of positions [lo, hi)
@@ -59,8 +58,6 @@ def stateful_caps(problem: Problem) -> list[CapSpec]:
 
 
 CHUNK = 1 << 18  # positions per evaluation chunk: the chunk's arrays stay in cache
-WORKERS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-    os.cpu_count() or 1)  # threads for the chunks of one evaluation
 
 
 class DayChoiceOracle:
@@ -273,16 +270,8 @@ class DayChoiceOracle:
             # ties go to the first triple of the group: the lowest action index (determinism)
             segment_best(rv, self.starts, g0, g1, lo, hi, self.slot, dense, where)
 
-        # chunks write disjoint slots, and the compiled loops and numpy release the GIL:
-        # threads share the cores with no effect on the result
-        chunks = list(itertools.pairwise(self.chunk_groups.tolist()))
-        if WORKERS > 1 and len(chunks) > 1:
-            with ThreadPoolExecutor(WORKERS) as pool:
-                for _ in pool.map(chunk, chunks):
-                    pass
-        else:
-            for groups in chunks:
-                chunk(groups)
+        # chunks write disjoint slots: threads share the cores with no effect on the result
+        thread_map(chunk, itertools.pairwise(self.chunk_groups.tolist()))
         shape = (self.horizon, self.n_classes, self.n)
         return dense.reshape(shape), where.reshape(shape)
 

@@ -48,6 +48,7 @@ from optimizer.solvers.kernels import (
 )
 from optimizer.solvers.repair import repair
 from optimizer.solvers.sampling import sample_problem, sampled_customers
+from optimizer.solvers.threads import thread_map
 
 FEASIBILITY_TOL = 1e-7
 DEFAULT_GAP = 1e-4  # relative gap (0.01%) the decomposition aims for when none is asked
@@ -110,13 +111,24 @@ class Evaluation:
     multipliers: np.ndarray  # rows then coverage floors
     dual: float
     subgradient: np.ndarray
-    x: np.ndarray | None  # bool per position; None in the cutting-plane history
-    primal: float  # objective of x
-    feasible: bool  # x keeps every global row
+    # the subproblem plan as its sorted positions (one per customer and day at most: far
+    # smaller than a flag per position); None in the cutting-plane history
+    chosen: np.ndarray | None
+    size: int  # positions in all
+    primal: float  # objective of the plan
+    feasible: bool  # the plan keeps every global row
+
+    @property
+    def x(self) -> np.ndarray:
+        """The plan as a bool per position (made on demand)."""
+        assert self.chosen is not None, "a cut keeps no plan"
+        x = np.zeros(self.size, dtype=bool)
+        x[self.chosen] = True
+        return x
 
     def cut(self) -> Evaluation:
         """The same point without its plan: what the cutting-plane model keeps."""
-        return replace(self, x=None)
+        return replace(self, chosen=None)
 
 
 def make_oracle(problem: Problem) -> DayChoiceOracle | EnumerationOracle:
@@ -198,6 +210,7 @@ class Lagrangian:
         self.dim = self.n_rows + len(self.coverage)
         self.evaluations = 0
         self.evaluation_seconds = 0.0
+        self._mark = np.zeros(n_pos, dtype=bool)  # scratch plan flags for `evaluate`
 
     def to_triples(self, x: np.ndarray) -> np.ndarray:
         """A plan over the oracle's positions as a plan over the problem's triples."""
@@ -241,35 +254,38 @@ class Lagrangian:
             total += value
             parts.append(chosen)
         chosen = np.concatenate(parts) if len(parts) > 1 else parts[0]
-        x = np.zeros(self.size, dtype=bool)
-        x[chosen] = True
         need = self.cov_need
         dual = total + float(np.dot(lam[: self.n_rows], self.rows.rhs)) - float(
             np.dot(bonus, need))
-        sub = np.concatenate([self.rows.rhs - self.activities(x, chosen),
-                              self.covered(x, chosen) - need])
+        x = self._mark  # all False between uses: set the plan, read the rows, clear it
+        x[chosen] = True
+        try:
+            sub = np.concatenate([self.rows.rhs - self.activities(x, chosen),
+                                  self.covered(x, chosen) - need])
+        finally:
+            x[chosen] = False
         feasible = bool((sub >= -FEASIBILITY_TOL * np.maximum(1.0, np.abs(
             np.concatenate([self.rows.rhs, need])))).all())
         primal = float(self.objective[chosen].sum(dtype=np.float64))
         self.evaluation_seconds += time.perf_counter() - started
-        return Evaluation(lam, dual, sub, x, primal, feasible)
+        return Evaluation(lam, dual, sub, chosen, self.size, primal, feasible)
 
     def activities(self, x: np.ndarray, chosen: np.ndarray | None = None) -> np.ndarray:
         """Every row's activity for plan `x` (bool per position), scaled <= form; `chosen`
         (x's positions, sorted, when known) saves finding them."""
-        raw = np.empty(self.n_rows)
-        for r, (i, c) in enumerate(zip(self.rows.index, self.rows.coef, strict=True)):
+        def activity(r: int) -> float:
             dense = self.dense[r]
             if dense is None:
-                raw[r] = sum_where_marked(i, c, x)
-            else:
-                raw[r] = sum_at(dense, np.flatnonzero(x) if chosen is None else chosen)
+                return sum_where_marked(self.rows.index[r], self.rows.coef[r], x)
+            return sum_at(dense, np.flatnonzero(x) if chosen is None else chosen)
+
+        raw = np.array(thread_map(activity, range(self.n_rows)), dtype=float)
         return self.rows.scaled(raw)
 
     def covered(self, x: np.ndarray, chosen: np.ndarray | None = None) -> np.ndarray:
         """How many customers each coverage floor reaches."""
-        return np.array([float(customers_where_marked(index, x, self.customer))
-                         for index in self.cov_index])
+        return np.array(thread_map(lambda index: float(customers_where_marked(
+            index, x, self.customer)), self.cov_index), dtype=float)
 
     def pass_seconds(self) -> float:
         """Seconds for one plain pass over the value data (objective and row coefficients):
@@ -576,7 +592,8 @@ class Decomposition:
             return np.ones(problem.n_customers, dtype=bool)
         lam = center.multipliers
         base = max(float(np.abs(lag.objective).max(initial=0.0)), 1e-6)
-        moved = plan != center.x
+        center_x = center.x
+        moved = plan != center_x
         for delta in (0.01, 0.003, 0.001):
             flips = moved.copy()
             if time.perf_counter() > deadline:
@@ -585,7 +602,7 @@ class Decomposition:
                 for sign in (-1.0, 1.0):
                     trial = lam.copy()
                     trial[r] = max(0.0, lam[r] + sign * max(lam[r] * delta, base * delta * 1e-2))
-                    flips |= lag.evaluate(trial).x != center.x
+                    flips |= lag.evaluate(trial).x != center_x
             free = np.zeros(problem.n_customers, dtype=bool)
             free[customer[flips]] = True
             if int(free[problem.triples.customer].sum()) <= self.polish_triples:

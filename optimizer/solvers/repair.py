@@ -85,7 +85,7 @@ def repair(lag: Lagrangian, x: np.ndarray, multipliers: np.ndarray,
             trial = lam.copy()
             trial[r] += step
             ev = lag.evaluate(trial)
-            if not violated(lag, slack(lag, ev.x))[r]:
+            if not violated(lag, ev.subgradient)[r]:  # the subgradient is the plan's slack
                 alt, lam = ev.x, trial
                 break
             step *= 2.0
