@@ -212,7 +212,8 @@ def _job_contactopt(job: dict[str, Any]) -> Row:
         "objective": first.get("solved_value"), "bound": first.get("bound"),
         "gap": first.get("gap"), "level1_final": first.get("value"),
         "overall_gap": s["gap"], "levels": len(outcome.problem.levels),
-        "iterations": s["iterations"], "contacts": s["counts"]["contacts"],
+        "iterations": s["iterations"], "stats": first.get("stats"),
+        "contacts": s["counts"]["contacts"],
         **_sizes(outcome.problem),
     }
 
