@@ -93,7 +93,7 @@ def test_oracle_matches_brute_force(tmp_path_factory: pytest.TempPathFactory, da
     event(f"compared over {problem.horizon} day(s)")
     rv = rng.normal(size=problem.size).round(2)
     bonus = rng.uniform(0, 2, size=len(problem.coverage)).round(2)
-    totals, chosen = oracle.solve(rv.copy(), bonus)
+    totals, chosen, counted = oracle.solve_counted(rv.copy(), bonus)
     assert oracle.order is None  # the generated scenarios keep the problem's own order
     allowed = np.ones(problem.size, dtype=bool)
     allowed[oracle.blocked] = False
@@ -107,6 +107,7 @@ def test_oracle_matches_brute_force(tmp_path_factory: pytest.TempPathFactory, da
         hit = np.zeros(problem.n_customers, dtype=bool)
         hit[problem.triples.customer[np.intersect1d(chosen, cov.index)]] = True
         got += bonus[f] * hit
+        assert counted[f] == hit.sum()  # the count the program's end states give
     np.testing.assert_allclose(got, expected, atol=1e-9)
     for i in range(problem.n_customers):
         mine = [int(p) for p in chosen if problem.triples.customer[p] == i]

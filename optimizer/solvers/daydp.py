@@ -201,6 +201,17 @@ class DayChoiceOracle:
                                     dtype=np.int64)
         self._caps_left = (np.stack([cap.left for cap in self.caps]) if self.caps
                            else np.zeros((0, 1, 1), dtype=np.int16))
+        # which coverage floors each end state has reached (its last n_coverage digits),
+        # and, for one day, which floors each class reaches (row 0: no contact)
+        n_cov = self.n_coverage
+        self._state_covers = np.array([list(s[len(s) - n_cov:]) if n_cov else []
+                                       for s in states], dtype=np.int64).reshape(
+                                           len(states), n_cov)
+        first_cov = len(self.caps) + 2 * len(self.conflicts)
+        self._class_covers = np.array(
+            [[0] * n_cov] + [[int(bits[first_cov + f]) for f in range(n_cov)]
+                             for bits in self.class_bits], dtype=np.int64).reshape(
+                                 self.n_classes + 1, n_cov)
 
     def _step(self, state: tuple[int, ...], choice: int):
         bits = self.class_bits[choice] if choice >= 0 else None
@@ -279,24 +290,35 @@ class DayChoiceOracle:
               bonus: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Per-customer optimal values and the chosen positions (sorted, in this oracle's
         order) for reduced values `rv` (see `best_per_class`) and coverage bonuses."""
+        totals, chosen, _ = self.solve_counted(rv, bonus)
+        return totals, chosen
+
+    def solve_counted(self, rv: np.ndarray | ValuesAt, bonus: np.ndarray | None = None
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`solve`, plus how many customers each coverage floor reaches: the program's end
+        state (or one-day class) says it, so no pass over the floors' positions is needed."""
         best, where = self.best_per_class(rv)
         bonus = np.zeros(self.n_coverage) if bonus is None else np.asarray(bonus, float)
         tr_bonus = np.array([float(sum(bonus[f] for f in tr.covers))
                              for tr in self.transitions], dtype=np.float64)
         totals = np.empty(self.n)
         picks = np.empty((self.n, self.horizon), dtype=np.int64)
+        ends = np.empty(self.n, dtype=np.int32)
         if self.horizon == 1:  # no state but coverage: each class's bonus is fixed
             first = self._tr_source == 0
             class_bonus = np.zeros(self.n_classes)
             class_bonus[self._tr_choice[first & (self._tr_choice >= 0)]] = tr_bonus[
                 first & (self._tr_choice >= 0)]
             single_day_choice(best.reshape(-1), where.reshape(-1), self.n, self.n_classes,
-                              class_bonus, totals, picks)
+                              class_bonus, totals, picks, ends)
+            # shifted by one: "no contact" (-1) counts in row 0, which covers nothing
+            covered = np.bincount(ends + 1, minlength=self.n_classes + 1) @ self._class_covers
         else:
             day_program(best.reshape(-1), where.reshape(-1), self.n, self.horizon,
                         self.n_classes, self.n_states, self._tr_source, self._tr_choice,
                         self._tr_target, tr_bonus, self._need_start, self._need_cap,
-                        self._need_count, self._caps_left, totals, picks)
+                        self._need_count, self._caps_left, totals, picks, ends)
+            covered = np.bincount(ends, minlength=self.n_states) @ self._state_covers
         # positions run by (customer, day): the picks in customer-major order are sorted
         picks = picks.reshape(-1)
-        return totals, picks[picks >= 0]
+        return totals, picks[picks >= 0], covered.astype(float)

@@ -54,13 +54,14 @@ def day_program(best: np.ndarray, where: np.ndarray, n: int, horizon: int, n_cla
                 n_states: int, tr_source: np.ndarray, tr_choice: np.ndarray,
                 tr_target: np.ndarray, tr_bonus: np.ndarray, need_start: np.ndarray,
                 need_cap: np.ndarray, need_count: np.ndarray, caps_left: np.ndarray,
-                totals: np.ndarray, picks: np.ndarray) -> None:
+                totals: np.ndarray, picks: np.ndarray, ends: np.ndarray) -> None:
     """Each customer's optimal day choices over the transition system.
 
     `best`/`where` are (day, class, customer) flattened; `caps_left` is (cap, customer, day);
     transition t needs, for j in need_start[t] .. need_start[t+1]-1, at least
     need_count[j] room left in cap need_cap[j]. Writes each customer's optimum to
-    `totals` and the chosen position of each day (or -1) to `picks` (customer, day)."""
+    `totals`, the chosen position of each day (or -1) to `picks` (customer, day) and the
+    final state to `ends` (it records which coverage floors the customer reached)."""
     n_tr = tr_source.shape[0]
     value = np.empty(n_states)
     nxt = np.empty(n_states)
@@ -98,6 +99,7 @@ def day_program(best: np.ndarray, where: np.ndarray, n: int, horizon: int, n_cla
             if value[s] > value[final]:
                 final = s
         totals[i] = value[final]
+        ends[i] = final
         state = final
         for d in range(horizon - 1, -1, -1):
             t = back[d, state]
@@ -108,10 +110,11 @@ def day_program(best: np.ndarray, where: np.ndarray, n: int, horizon: int, n_cla
 
 @numba.njit(**_JIT)
 def single_day_choice(best: np.ndarray, where: np.ndarray, n: int, n_classes: int,
-                      class_bonus: np.ndarray, totals: np.ndarray, picks: np.ndarray) -> None:
+                      class_bonus: np.ndarray, totals: np.ndarray, picks: np.ndarray,
+                      ends: np.ndarray) -> None:
     """The one-day program in closed form: no contact (0), or the best action of the class
     with the largest value plus the coverage bonuses it earns. Ties: no contact first, then
-    the lowest class."""
+    the lowest class. `ends` gets the class chosen (-1: none)."""
     for i in range(n):
         top = 0.0
         arg = -1
@@ -121,6 +124,7 @@ def single_day_choice(best: np.ndarray, where: np.ndarray, n: int, n_classes: in
                 top = cand
                 arg = k
         totals[i] = top
+        ends[i] = arg
         picks[i, 0] = where[arg * n + i] if arg >= 0 else -1
 
 
@@ -166,3 +170,10 @@ def customers_where_marked(index: np.ndarray, x: np.ndarray, customer: np.ndarra
                 count += 1
                 last = c
     return count
+
+
+@numba.njit(**_JIT)
+def set_flags(flags: np.ndarray, positions: np.ndarray, value: bool) -> None:
+    """flags[positions] = value, without numpy's fancy-index machinery."""
+    for j in range(positions.shape[0]):
+        flags[positions[j]] = value
