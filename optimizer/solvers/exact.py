@@ -194,8 +194,12 @@ class OrToolsMip:
         bound = float(solver.best_objective_bound())
         if relaxed is not None and relaxed.objective is not None:
             bound = min(bound, relaxed.objective)  # the LP relaxation bounds the MIP too
-        if termination == Termination.OPTIMAL or not np.isfinite(bound):
-            bound = objective if termination == Termination.OPTIMAL else bound
+        # CP-SAT says OPTIMAL also when it stops at a gap limit (its default absolute limit
+        # is 1e-4, and the decomposition's polish asks for more): the bound it proved is
+        # kept, never replaced by the objective
+        if not np.isfinite(bound) and termination == Termination.OPTIMAL and \
+                request.relative_gap == 0 and request.absolute_gap == 0:
+            bound = objective
         bound = max(bound, objective) if np.isfinite(bound) else bound
         gap = (bound - objective) / max(abs(bound), abs(objective), 1e-9)
         if termination == Termination.FEASIBLE and (gap <= max(request.relative_gap, 1e-9) or (
