@@ -20,7 +20,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from optimizer.problem import CapSpec, Problem
-from optimizer.solvers.kernels import day_program, segment_best, single_day_choice
 from optimizer.solvers.threads import thread_map
 
 NEG = -np.inf
@@ -83,6 +82,9 @@ class DayChoiceOracle:
 
     def __init__(self, problem: Problem) -> None:
         self.check(problem)
+        from optimizer.solvers import kernels  # numba loads with the first oracle
+
+        self._kernels = kernels
         t = problem.triples
         self.n = problem.n_customers
         self.horizon = h = problem.horizon
@@ -279,7 +281,7 @@ class DayChoiceOracle:
             if b > a:
                 rv[self.blocked[a:b] - lo] = NEG
             # ties go to the first triple of the group: the lowest action index (determinism)
-            segment_best(rv, self.starts, g0, g1, lo, hi, self.slot, dense, where)
+            self._kernels.segment_best(rv, self.starts, g0, g1, lo, hi, self.slot, dense, where)
 
         # chunks write disjoint slots: threads share the cores with no effect on the result
         thread_map(chunk, itertools.pairwise(self.chunk_groups.tolist()))
@@ -309,15 +311,16 @@ class DayChoiceOracle:
             class_bonus = np.zeros(self.n_classes)
             class_bonus[self._tr_choice[first & (self._tr_choice >= 0)]] = tr_bonus[
                 first & (self._tr_choice >= 0)]
-            single_day_choice(best.reshape(-1), where.reshape(-1), self.n, self.n_classes,
-                              class_bonus, totals, picks, ends)
+            self._kernels.single_day_choice(best.reshape(-1), where.reshape(-1), self.n,
+                                            self.n_classes, class_bonus, totals, picks, ends)
             # shifted by one: "no contact" (-1) counts in row 0, which covers nothing
             covered = np.bincount(ends + 1, minlength=self.n_classes + 1) @ self._class_covers
         else:
-            day_program(best.reshape(-1), where.reshape(-1), self.n, self.horizon,
-                        self.n_classes, self.n_states, self._tr_source, self._tr_choice,
-                        self._tr_target, tr_bonus, self._need_start, self._need_cap,
-                        self._need_count, self._caps_left, totals, picks, ends)
+            self._kernels.day_program(
+                best.reshape(-1), where.reshape(-1), self.n, self.horizon, self.n_classes,
+                self.n_states, self._tr_source, self._tr_choice, self._tr_target, tr_bonus,
+                self._need_start, self._need_cap, self._need_count, self._caps_left, totals,
+                picks, ends)
             covered = np.bincount(ends, minlength=self.n_states) @ self._state_covers
         # positions run by (customer, day): the picks in customer-major order are sorted
         picks = picks.reshape(-1)

@@ -40,14 +40,6 @@ from optimizer.result import SolveResult, Termination
 from optimizer.solvers.base import SolveRequest, register
 from optimizer.solvers.daydp import DayChoiceOracle, ValuesAt
 from optimizer.solvers.enumeration import EnumerationOracle
-from optimizer.solvers.kernels import (
-    customers_where_marked,
-    set_flags,
-    subtract_scaled,
-    subtract_scaled_at,
-    sum_at,
-    sum_where_marked,
-)
 from optimizer.solvers.repair import repair
 from optimizer.solvers.sampling import sample_problem, sampled_customers
 from optimizer.solvers.threads import thread_map
@@ -185,6 +177,10 @@ class Lagrangian:
 
     def __init__(self, problem: Problem, objective: np.ndarray, rows: list[LinearRow]) -> None:
         self.problem = problem
+        # numba loads with the first solver that needs it, not with every command
+        from optimizer.solvers import kernels
+
+        self._kernels = kernels
         oracle = make_oracle(problem)
         self.order = oracle.order
         self.identity = oracle.order is None
@@ -240,13 +236,14 @@ class Lagrangian:
             price = float(prices[r])
             dense = self.dense[r]
             if dense is not None:
-                subtract_scaled(rv, dense, lo, price)
+                self._kernels.subtract_scaled(rv, dense, lo, price)
                 continue
             index = self.rows.index[r]
             # keys in the index's own dtype: int64 keys on an int32 index copy the index
             a, b = np.searchsorted(index, np.array([lo, hi], dtype=index.dtype))
             if b > a:
-                subtract_scaled_at(rv, index, self.rows.coef[r], int(a), int(b), lo, price)
+                self._kernels.subtract_scaled_at(rv, index, self.rows.coef[r], int(a), int(b),
+                                                 lo, price)
         return rv
 
     def evaluate(self, multipliers: np.ndarray) -> Evaluation:
@@ -269,15 +266,15 @@ class Lagrangian:
         dual = total + float(np.dot(lam[: self.n_rows], self.rows.rhs)) - float(
             np.dot(bonus, need))
         x = self._mark  # all False between uses: set the plan, read the rows, clear it
-        set_flags(x, chosen, True)
+        self._kernels.set_flags(x, chosen, True)
         try:
             reached = self.covered(x, chosen) if counted is None else counted
             sub = np.concatenate([self.rows.rhs - self.activities(x, chosen), reached - need])
         finally:
-            set_flags(x, chosen, False)
+            self._kernels.set_flags(x, chosen, False)
         feasible = bool((sub >= -FEASIBILITY_TOL * np.maximum(1.0, np.abs(
             np.concatenate([self.rows.rhs, need])))).all())
-        primal = sum_at(self.objective, chosen)
+        primal = self._kernels.sum_at(self.objective, chosen)
         self.evaluation_seconds += time.perf_counter() - started
         return Evaluation(lam, dual, sub, chosen, self.size, primal, feasible)
 
@@ -287,15 +284,15 @@ class Lagrangian:
         def activity(r: int) -> float:
             dense = self.dense[r]
             if dense is None:
-                return sum_where_marked(self.rows.index[r], self.rows.coef[r], x)
-            return sum_at(dense, np.flatnonzero(x) if chosen is None else chosen)
+                return self._kernels.sum_where_marked(self.rows.index[r], self.rows.coef[r], x)
+            return self._kernels.sum_at(dense, np.flatnonzero(x) if chosen is None else chosen)
 
         raw = np.array(thread_map(activity, range(self.n_rows)), dtype=float)
         return self.rows.scaled(raw)
 
     def covered(self, x: np.ndarray, chosen: np.ndarray | None = None) -> np.ndarray:
         """How many customers each coverage floor reaches."""
-        return np.array(thread_map(lambda index: float(customers_where_marked(
+        return np.array(thread_map(lambda index: float(self._kernels.customers_where_marked(
             index, x, self.customer)), self.cov_index), dtype=float)
 
     def pass_seconds(self) -> float:
