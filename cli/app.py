@@ -5,6 +5,8 @@ a floor provably cannot be met (check), 4 no plan in time, 5 solver error."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -13,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from optimizer.check import Finding
-from optimizer.errors import InputError
+from optimizer.errors import ContactoptError, InputError
 from optimizer.result import Termination
 
 if TYPE_CHECKING:
@@ -50,6 +52,21 @@ def _fail_no_plan(exc: NoPlanError) -> None:
     code = {Termination.INFEASIBLE: EXIT_INFEASIBLE,
             Termination.NO_SOLUTION: EXIT_NO_PLAN}.get(exc.termination, EXIT_SOLVER)
     raise typer.Exit(code) from None
+
+
+@contextmanager
+def _errors_reported() -> Iterator[None]:
+    """Bad input and no-plan outcomes as one message and their exit status (raises Exit)."""
+    try:
+        yield
+    except InputError as exc:
+        _fail_input(exc)
+    except ContactoptError as exc:
+        from optimizer.run import NoPlanError  # the solve stack loads only when needed
+
+        if isinstance(exc, NoPlanError):
+            _fail_no_plan(exc)
+        raise
 
 
 def _progress(message: str) -> None:
@@ -92,7 +109,7 @@ def run(
         "guardrails cost and protect.")] = True,
 ) -> None:
     """Optimize a scenario and write plan.parquet, summary.json and report.html to --out."""
-    from optimizer.run import NoPlanError, RunOptions, run_scenario
+    from optimizer.run import RunOptions, run_scenario
 
     default_date = dt.date.today()
     if scenario is None:
@@ -101,18 +118,12 @@ def run(
         err.print(f"no SCENARIO given: running the embedded sample in {SAMPLE_DIR} "
                   f"(run date {SAMPLE_DATE} unless --date)")
     run_date = _date(date, default_date)
-    try:
+    with _errors_reported():
         outcome = run_scenario(scenario, out, run_date=run_date, policy_path=policy,
                                options=RunOptions(time_limit, solver, gap, deterministic,
                                                   baseline),
                                progress=_progress,
                                on_finding=_print_finding)
-    except InputError as exc:
-        _fail_input(exc)
-        return
-    except NoPlanError as exc:
-        _fail_no_plan(exc)
-        return
     s = outcome.summary
     gap_text = "unknown" if s["gap"] is None else f"{s['gap']:.4%}"
     levels = "; ".join(_level_text(o) for o in s["objectives"])
@@ -139,11 +150,8 @@ def validate(
     from optimizer.problem import build_problem
     from optimizer.scenario import load_scenario
 
-    try:
+    with _errors_reported():
         s = load_scenario(scenario, run_date=_date(date, dt.date.today()), policy_path=policy)
-    except InputError as exc:
-        _fail_input(exc)
-        return
     problem = build_problem(s)
     err.print(f"[bold green]valid[/]: {len(s.customers):,} customers, {len(s.actions):,} "
               f"actions, {len(s.scores):,} score rows, {len(s.history):,} history rows; "
@@ -170,11 +178,8 @@ def check(
     from optimizer.scenario import load_scenario
 
     run_date = _date(date, dt.date.today())
-    try:
+    with _errors_reported():
         s = load_scenario(scenario, run_date=run_date, policy_path=policy)
-    except InputError as exc:
-        _fail_input(exc)
-        return
     problem = build_problem(s)
     report = check_problem(s, problem)
     for w in problem.warnings:
@@ -211,14 +216,11 @@ def verify(
     from optimizer.verify import verify_plan
 
     plan_path = plan / "plan.parquet" if plan.is_dir() else plan
-    try:
+    with _errors_reported():
         s = load_scenario(scenario, run_date=_date(date, dt.date.today()), policy_path=policy)
         if not plan_path.is_file():
             raise InputError(str(plan_path), "plan file not found")
         frame = pq.read_table(plan_path).to_pandas()
-    except InputError as exc:
-        _fail_input(exc)
-        return
     violations = verify_plan(s, frame)
     if not violations:
         err.print(f"[bold green]ok[/]: {len(frame):,} contacts keep every cap, conflict, rule, "
@@ -262,22 +264,15 @@ def frontier(
     frontier.parquet, frontier.json and frontier.png."""
     from optimizer.frontier import FrontierOptions
     from optimizer.frontier_io import run_frontier
-    from optimizer.run import NoPlanError
 
     run_date = None if date is None else _date(date, dt.date.today())
     if run_date is None and run_dir is None:
         run_date = dt.date.today()
-    try:
+    with _errors_reported():
         result, where = run_frontier(
             scenario, out, x=x, y=y, options=FrontierOptions(points, time_limit, gap),
             run_date=run_date, policy_path=policy, solver=solver, run_dir=run_dir,
             plans=plans, progress=_progress)
-    except InputError as exc:
-        _fail_input(exc)
-        return
-    except NoPlanError as exc:
-        _fail_no_plan(exc)
-        return
     proven = sum(p.status == "optimal" for p in result.points)
     err.print(f"[bold]frontier[/]: {len(result.points)} point(s), {proven} proven optimal; "
               f"{result.seconds:.1f} s; wrote {escape(str(where))}", soft_wrap=True)
@@ -304,14 +299,11 @@ def explain(
     from optimizer.outputs import read_run_dir, run_date_of, stale_inputs
     from optimizer.scenario import load_scenario
 
-    try:
+    with _errors_reported():
         summary, plan = read_run_dir(run_dir)
         run_date = run_date_of(summary, None if date is None else _date(date, dt.date.today()))
         s = load_scenario(scenario, run_date=run_date, policy_path=policy)
         result = explain_customer(s, customer, summary, plan)
-    except InputError as exc:
-        _fail_input(exc)
-        return
     stale = stale_inputs(summary, s)
     if stale:
         err.print(f"[yellow]warning[/]: the run was made from other versions of "
@@ -343,11 +335,9 @@ def approve(
     from optimizer.approval import ApprovalRefused, approve_run
 
     try:
-        done = approve_run(run_dir, decisions, scenario_dir=scenario, policy_path=policy,
-                           out=out, progress=_progress)
-    except InputError as exc:
-        _fail_input(exc)
-        return
+        with _errors_reported():
+            done = approve_run(run_dir, decisions, scenario_dir=scenario, policy_path=policy,
+                               out=out, progress=_progress)
     except ApprovalRefused as exc:
         err.print(f"[bold red]{escape(str(exc))}[/]", soft_wrap=True)
         for line in exc.lines():
@@ -410,23 +400,16 @@ def simulate(
     simulation.parquet, simulation.json and simulation.png."""
     from cli.simulate_view import print_simulation
     from optimizer import simulate as simulation
-    from optimizer.run import NoPlanError
     from optimizer.synthetic import default_run_date
 
     options = simulation.SimulationOptions(
         days=days, customers=customers, actions=actions, seed=seed,
         start=_date(date, default_run_date()), time_limit=time_limit, solver=solver,
         relative_gap=gap)
-    try:
+    with _errors_reported():
         sim = simulation.simulate(list(policy or simulation.DEFAULT_POLICIES), options,
                                   progress=_progress)
         simulation.write_simulation(out, sim)
-    except InputError as exc:
-        _fail_input(exc)
-        return
-    except NoPlanError as exc:
-        _fail_no_plan(exc)
-        return
     print_simulation(sim)
     err.print(f"simulated {len(sim.runs)} policies × {days} nights in {sim.seconds:.0f} s; "
               f"wrote {escape(str(out))}", soft_wrap=True)

@@ -160,11 +160,8 @@ class _Block:
               ) -> tuple[float, np.ndarray, np.ndarray | None]:
         """The block's dual share, chosen positions and, when the oracle counts them, the
         customers each coverage floor reaches (else None)."""
-        if isinstance(self.oracle, DayChoiceOracle):
-            totals, chosen, covered = self.oracle.solve_counted(values, bonus)
-            return float(totals.sum()), chosen, covered
-        totals, chosen = self.oracle.solve(values, bonus)
-        return float(totals.sum()), chosen, None
+        totals, chosen, covered = self.oracle.solve_counted(values, bonus)
+        return float(totals.sum()), chosen, covered
 
 
 class Lagrangian:
