@@ -10,7 +10,9 @@ method with a trust region (boxstep): the dual is convex and low-dimensional, so
 of cuts pins it down. A primal plan then comes from the subproblem solutions (each already
 keeps its customer's caps, conflicts and rules) and an exact polish: the customers whose
 choice flips when the multipliers move a little are handed to the OR-Tools MIP with every
-other customer fixed.
+other customer fixed. On a small problem (see `_fixing_affordable`) a proof step follows:
+reduced-cost fixing (`fixing.py`) finds the customers a better plan could change, and
+HiGHS solves them exactly, so the plan is a proven optimum when it finishes in time.
 
 One iteration is a map over customer blocks (reduced values → subproblem optima) and a
 reduce of a few sums (row activities, coverage counts, the dual value): `_Block` holds one
@@ -53,6 +55,12 @@ DEFAULT_GAP = 1e-4  # relative gap (0.01%) the decomposition aims for when none 
 # more evaluations, within the solve's time limit.
 PRICE_TOLERANCE = 1e-9
 PRICE_EVALUATIONS = 40
+# reduced-cost fixing (optimizer/solvers/fixing.py) is tried up to this many positions
+FIXING_MAX_POSITIONS = 2_000_000
+FIXING_SMALL_MODEL = 2_000  # contacts left free that HiGHS gets the rest of the time for
+# HiGHS takes no start plan: above this many contacts left free it rarely found one in time
+# (Bigler GS1/GS2/GS5: 19,000 to 47,000 contacts, no plan in 24 s)
+FIXING_MAX_MODEL = 20_000
 
 
 @dataclass(frozen=True)
@@ -414,12 +422,13 @@ def _usable_hint(lag: Lagrangian, hint: np.ndarray | None) -> np.ndarray | None:
     return plan if bool((s >= -FEASIBILITY_TOL * scale).all()) else None
 
 
-def restrict(problem: Problem, rows: list[LinearRow], free: np.ndarray,
+def restrict(problem: Problem, rows: list[LinearRow], keep: np.ndarray,
              fixed: np.ndarray) -> tuple[Problem, np.ndarray]:
-    """The problem over the triples of `free` customers, every other customer fixed at
-    `fixed`: global rows and coverage needs lose what the fixed customers already give."""
+    """The problem over the triples `keep` marks, every other triple fixed at `fixed`:
+    global rows and coverage needs lose what the fixed triples already give. Keep all of
+    a customer's triples, or drop only triples fixed at 0 (a dropped triple at 1 would no
+    longer count towards its customer's caps and conflicts)."""
     t = problem.triples
-    keep = free[t.customer]
     idx = np.flatnonzero(keep)
     fixed_x = fixed & ~keep
     sub_rows = []
@@ -479,6 +488,13 @@ class Decomposition:
         center, cuts, iterations = minimize_dual(
             lag, deadline=deadline, tolerance=target * 0.2, on_primal=keep_primal,
             start_point=warm)
+        if self._fixing_affordable(lag, request) and time.perf_counter() < deadline:
+            # fixing prunes by the dual's distance to the incumbent: sharpen it first
+            center, cuts, more = minimize_dual(
+                lag, deadline=deadline, tolerance=PRICE_TOLERANCE,
+                max_iterations=PRICE_EVALUATIONS, on_primal=keep_primal,
+                resume=(center, cuts))
+            iterations += more
         bound = min(c.dual for c in cuts)
         say(f"decomposition: bound {bound:,.2f} after {iterations} dual iterations "
             f"({time.perf_counter() - start:.0f} s); building the plan")
@@ -545,12 +561,11 @@ class Decomposition:
     def _primal(self, problem: Problem, rows: list[LinearRow], lag: Lagrangian,
                 center: Evaluation, found: list[Evaluation], request: SolveRequest,
                 start: float, absolute_gap: float,
-                bound: float) -> tuple[np.ndarray | None, float]:
+                bound: float) -> tuple[np.ndarray | None, float, float]:
         """Repair the subproblem plan at the best multipliers into a feasible plan, then
         polish it exactly over the customers whose choice the multipliers decide; also the
-        bound that polish proved when it covered every customer (else inf)."""
-        from optimizer.solvers.exact import OrToolsMip
-
+        bound that polish proved when it covered every customer (else inf); on a small problem
+        the proof step (`_prove`) then goes on to the gap asked for."""
         candidates: list[tuple[float, np.ndarray]] = []
         if found:
             candidates.append((found[0].primal, lag.to_triples(found[0].x)))
@@ -571,14 +586,43 @@ class Decomposition:
             free = np.ones(problem.n_customers, dtype=bool)
         else:
             value, plan = max(candidates, key=lambda c: c[0])
-            if left < 1.0 or bound - value <= 2.0 * absolute_gap:  # the target gap
-                return plan, value, inf  # out of time, or already within the gap asked for
-            free = self._free_customers(problem, lag, center, lag.from_triples(plan),
-                                        deadline=start + 0.7 * request.time_limit)
-        sub, idx = restrict(problem, rows, free, plan)
+            if left < 1.0:
+                return plan, value, inf
+            free = None
+        exact = inf
+        # a small problem goes on to the gap asked for (by default: a proven optimum)
+        small = self._fixing_affordable(lag, request)
+        asked = max(request.relative_gap * abs(bound), request.absolute_gap)
+        if free is not None or bound - value > (asked if small else 2.0 * absolute_gap):
+            if free is None:
+                free = self._free_customers(problem, lag, center, lag.from_triples(plan),
+                                            deadline=start + 0.7 * request.time_limit)
+            # a small problem keeps most of its time for the proof step
+            share = 0.05 if small else 0.25
+            plan, value, exact = self._polish(
+                problem, rows, free, plan, value, request,
+                budget=min(left * 0.8, max(2.0, share * request.time_limit)),
+                absolute_gap=asked if small else absolute_gap)
+        if not np.isfinite(value):
+            return None, value, exact
+        if small and bound - value > asked:
+            plan, value, proven = self._prove(problem, rows, lag, center, plan, value,
+                                              request, start + 0.85 * request.time_limit)
+            exact = min(exact, proven)
+        return plan, value, exact
+
+    @staticmethod
+    def _polish(problem: Problem, rows: list[LinearRow], free: np.ndarray, plan: np.ndarray,
+                value: float, request: SolveRequest, budget: float, absolute_gap: float
+                ) -> tuple[np.ndarray, float, float]:
+        """CP-SAT over the `free` customers, the others fixed at `plan`, started from it:
+        the better plan, and the bound it proved when it covered every customer (else
+        inf)."""
+        from optimizer.solvers.exact import OrToolsMip
+
+        sub, idx = restrict(problem, rows, free[problem.triples.customer], plan)
         # a longer polish of the whole problem was tried on the Bigler instances: CP-SAT
         # found no better plan in 40 s more, so the polish keeps its quarter of the limit
-        budget = min(left * 0.8, max(2.0, 0.25 * request.time_limit))
         result = OrToolsMip("cp-sat", "sat").solve(sub, SolveRequest(
             objective=request.objective[idx], time_limit=budget,
             relative_gap=request.relative_gap, absolute_gap=absolute_gap, hint=plan[idx],
@@ -591,9 +635,78 @@ class Decomposition:
             polished_value = weighted_sum(request.objective, polished)
             if polished_value > value:
                 return polished, polished_value, exact
-        if not np.isfinite(value):
-            return None, value, exact
         return plan, value, exact
+
+    def _fixing_affordable(self, lag: Lagrangian, request: SolveRequest) -> bool:
+        """Whether reduced-cost fixing pays: one oracle solve per position rank (the most
+        positions a customer has) within 5% of the time limit, on a problem small enough
+        for the exact MIP to finish what fixing leaves."""
+        if lag.size == 0 or lag.size > FIXING_MAX_POSITIONS or \
+                not bool((lag.customer[1:] >= lag.customer[:-1]).all()):
+            return False
+        ranks = int(np.bincount(lag.customer).max(initial=0))
+        per = lag.evaluation_seconds / max(lag.evaluations, 1)
+        return ranks * per <= 0.05 * request.time_limit
+
+    def _prove(self, problem: Problem, rows: list[LinearRow], lag: Lagrangian,
+               center: Evaluation, plan: np.ndarray, value: float, request: SolveRequest,
+               deadline: float) -> tuple[np.ndarray, float, float]:
+        """Reduced-cost fixing (optimizer/solvers/fixing.py), then the exact MIP over what
+        it leaves: a better plan if there is one, and a proven bound (inf: none)."""
+        from optimizer.solvers.fixing import flip_costs
+        from optimizer.solvers.highs import solve_highs
+
+        say = request.progress or (lambda _: None)
+        fixing = flip_costs(lag, center)
+        proven = inf
+        # short rounds first: a better plan found early shrinks what the next round leaves
+        # free; each round that ends unproven doubles the next one's time
+        budget = max(1.0, 0.02 * request.time_limit)
+        while time.perf_counter() < deadline - 0.5:
+            free = fixing.free_positions(value)
+            touched = np.zeros(problem.n_customers, dtype=bool)
+            touched[lag.customer[free]] = True
+            # every triple of a touched customer, but those fixed at 0
+            keep = lag.to_triples(touched[lag.customer] & (free | fixing.chosen))
+            if int(keep.sum()) > FIXING_MAX_MODEL:
+                break  # too many left free for HiGHS without a start plan
+            fixed = lag.to_triples(fixing.chosen) & ~keep
+            if not keep.any():  # the subproblem plan is the one plan that could be better
+                best = weighted_sum(request.objective, fixed)
+                if best > value and _usable_hint(lag, fixed.astype(float)) is not None:
+                    return fixed, best, best
+                return plan, value, value
+            sub, idx = restrict(problem, rows, keep, fixed)
+            fixed_value = weighted_sum(request.objective, fixed)
+            say(f"decomposition: reduced-cost fixing leaves {int(touched.sum()):,} customers "
+                f"({int(keep.sum()):,} contacts) free of {problem.n_customers:,}; "
+                f"solving them exactly with HiGHS")
+            result = solve_highs(sub, SolveRequest(
+                objective=request.objective[idx],
+                time_limit=min(budget, deadline - time.perf_counter()),
+                relative_gap=request.relative_gap * abs(fixing.dual) / max(
+                    abs(fixing.dual - fixed_value), 1.0)))
+            if result.termination == Termination.INFEASIBLE:
+                return plan, value, value  # no plan beats the incumbent
+            if result.bound is not None:
+                proven = min(proven, max(value, fixed_value + float(result.bound)))
+            better = False
+            if result.x is not None:
+                candidate = fixed.copy()
+                candidate[idx] = result.x > 0.5
+                candidate_value = weighted_sum(request.objective, candidate)
+                better = candidate_value > value + 1e-9 * max(1.0, abs(value)) and \
+                    _usable_hint(lag, candidate.astype(float)) is not None
+                if better:
+                    plan, value = candidate, candidate_value
+            say(f"decomposition: HiGHS {result.termination} in {result.seconds:.1f} s, plan "
+                f"{value:,.2f}, bound {max(proven, value):,.2f}")
+            if result.termination == Termination.OPTIMAL:
+                break  # proven
+            # an unproven round restarts the search from scratch: lengthen the next one,
+            # and once a better plan leaves few customers free, give them the rest
+            budget = inf if better and int(keep.sum()) <= FIXING_SMALL_MODEL else 2.0 * budget
+        return plan, value, max(proven, value)
 
     def _free_customers(self, problem: Problem, lag: Lagrangian, center: Evaluation,
                         plan: np.ndarray, deadline: float) -> np.ndarray:

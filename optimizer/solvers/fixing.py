@@ -1,0 +1,82 @@
+"""Lagrangian reduced-cost fixing: which choices no plan better than the incumbent can make.
+
+At multipliers λ every plan x that keeps the global rows satisfies
+    value(x) <= L(λ) - Σ_c loss_c(x_c),
+where L(λ) is the dual value and loss_c(x_c) >= 0 is how much customer c's reduced value
+falls short of its subproblem optimum (the priced slacks only lower the right side further).
+So a plan worth more than the incumbent loses less than G = L(λ) - incumbent in total. If
+flipping position p (choosing it when the subproblem plan does not, or dropping it when it
+does) costs its customer at least G, every better plan keeps p as the subproblem plan has
+it. The positions left free, and their customers, are usually few: an exact MIP over them,
+with every other customer at its subproblem plan, finds the proven optimum.
+
+A flip's cost comes from the oracle itself: one more solve per position rank (the k-th
+position of every customer flipped at once), so fixing costs as many evaluations as the
+most positions any customer has.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from optimizer.solvers.decomposition import Evaluation, Lagrangian
+
+
+@dataclass(frozen=True)
+class Fixing:
+    """The cost of flipping each position at one point of the dual, in the oracle's order."""
+
+    dual: float  # L(λ): the bound the losses are measured against
+    loss: np.ndarray  # per position: reduced value its customer gives up to flip it
+    chosen: np.ndarray  # the subproblem plan at λ, bool per position
+
+    def free_positions(self, incumbent: float) -> np.ndarray:
+        """Positions some plan better than `incumbent` may set unlike the subproblem plan."""
+        gap = self.dual - incumbent
+        # a margin for float rounding in sums of reduced values
+        slack = 1e-9 * max(1.0, abs(self.dual))
+        return self.loss < gap + slack
+
+
+def flip_costs(lag: Lagrangian, center: Evaluation) -> Fixing:
+    """What flipping each position costs its customer at `center`'s multipliers: one oracle
+    solve per position rank within a customer."""
+    lam = np.maximum(center.multipliers, 0.0)
+    prices = lag.rows.prices(lam[: lag.n_rows])
+    bonus = lam[lag.n_rows:]
+    oracle = lag.blocks[0].oracle
+    customer = lag.customer
+    n_pos = lag.size
+    if n_pos and not bool((customer[1:] >= customer[:-1]).all()):
+        raise ValueError("flip costs need positions grouped by customer")
+    starts = np.searchsorted(customer, customer, side="left")
+    rank = np.arange(n_pos) - starts
+    chosen = center.x
+    base = np.asarray(lag.values_at(prices, 0, n_pos), dtype=np.float64)
+    if len(lag.blocked):
+        base[lag.blocked] = -np.inf
+    finite = base[np.isfinite(base)]
+    # forcing a position in: a bonus no plan can beat without it, small enough for float64
+    big = 1e6 * max(1.0, float(np.abs(finite).max(initial=0.0)), float(bonus.sum()))
+    opt, _ = oracle.solve(base, bonus)
+    loss = np.full(n_pos, np.inf)
+    for k in range(int(rank.max(initial=-1)) + 1):
+        at = np.flatnonzero(rank == k)
+        rv = base.copy()
+        took = chosen[at]
+        rv[at[took]] = -np.inf
+        forced = at[~took & np.isfinite(base[at])]
+        rv[forced] += big
+        totals, picks = oracle.solve(rv, bonus)
+        c = customer[at[took]]
+        loss[at[took]] = opt[c] - totals[c]
+        picked = np.zeros(n_pos, dtype=bool)
+        picked[picks] = True
+        got = forced[picked[forced]]
+        c = customer[got]
+        loss[got] = opt[c] - (totals[c] - big)
+    return Fixing(center.dual, np.maximum(loss, 0.0), chosen)
