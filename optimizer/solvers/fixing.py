@@ -33,6 +33,7 @@ class Fixing:
     dual: float  # L(λ): the bound the losses are measured against
     loss: np.ndarray  # per position: reduced value its customer gives up to flip it
     chosen: np.ndarray  # the subproblem plan at λ, bool per position
+    customer: np.ndarray  # each position's customer
 
     def free_positions(self, incumbent: float) -> np.ndarray:
         """Positions some plan better than `incumbent` may set unlike the subproblem plan."""
@@ -40,6 +41,14 @@ class Fixing:
         # a margin for float rounding in sums of reduced values
         slack = 1e-9 * max(1.0, abs(self.dual))
         return self.loss < gap + slack
+
+    def kept(self, incumbent: float) -> tuple[np.ndarray, int]:
+        """The positions an exact solve must keep at `incumbent` (every position of a
+        customer with a free one, but those fixed at 0), and how many customers those are."""
+        free = self.free_positions(incumbent)
+        touched = np.zeros(int(self.customer.max(initial=-1)) + 1, dtype=bool)
+        touched[self.customer[free]] = True
+        return touched[self.customer] & (free | self.chosen), int(touched.sum())
 
 
 def flip_costs(lag: Lagrangian, center: Evaluation) -> Fixing:
@@ -79,4 +88,4 @@ def flip_costs(lag: Lagrangian, center: Evaluation) -> Fixing:
         got = forced[picked[forced]]
         c = customer[got]
         loss[got] = opt[c] - (totals[c] - big)
-    return Fixing(center.dual, np.maximum(loss, 0.0), chosen)
+    return Fixing(center.dual, np.maximum(loss, 0.0), chosen, customer)
