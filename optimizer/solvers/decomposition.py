@@ -679,8 +679,10 @@ class Decomposition:
         while time.perf_counter() < deadline - 0.5:
             kept, n_free = fixing.kept(value)
             keep = lag.to_triples(kept)
-            if int(keep.sum()) > FIXING_MAX_MODEL:
-                break  # too many left free for HiGHS, which takes no start plan
+            if int(keep.sum()) > FIXING_MAX_MODEL:  # HiGHS takes no start plan
+                say(f"decomposition: reduced-cost fixing leaves {n_free:,} customers "
+                    f"({int(keep.sum()):,} contacts) free: too many to solve exactly")
+                break
             fixed = lag.to_triples(fixing.chosen) & ~keep
             if not keep.any():  # the subproblem plan is the one plan that could be better
                 best = weighted_sum(request.objective, fixed)
