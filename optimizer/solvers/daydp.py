@@ -149,7 +149,9 @@ class DayChoiceOracle:
         del new_group, cust, day, cls
         self.starts = starts
         first = starts if order is None else order[starts]
-        cells = self.n * self.horizon * self.n_classes
+        # the (day, class, customer) table of group maxima; a one-day plan needs none (see
+        # `kernels.one_day_choice`)
+        cells = self.n * self.horizon * self.n_classes if self.horizon > 1 else 0
         self._dense = np.full(cells, NEG)
         self._where = np.full(cells, -1, dtype=np.int64)
         # dense slot of each group in (day, class, customer) layout: one contiguous row per
@@ -158,8 +160,15 @@ class DayChoiceOracle:
                      * self.n + t.customer[first])
         if small:
             self.slot = self.slot.astype(np.int32)
-        # evaluation chunks: about CHUNK positions each, cut at group starts
+        # evaluation chunks: about CHUNK positions each, cut at group starts; for one day
+        # at customer starts, as the fused kernel finishes each customer within its chunk
         cut = np.searchsorted(starts, np.arange(0, self.size, CHUNK))
+        if h == 1 and len(starts):
+            owner = t.customer[first]
+            new_customer = np.flatnonzero(np.concatenate([[True], owner[1:] != owner[:-1]]))
+            cut = new_customer[np.minimum(np.searchsorted(new_customer, cut),
+                                          len(new_customer) - 1)]
+            del owner, new_customer
         self.chunk_groups = np.unique(np.append(cut, len(starts)))
 
     # --- states and transitions (built once, customer-independent) --------------------------
@@ -270,16 +279,10 @@ class DayChoiceOracle:
         exist whole, so one evaluation reads the value data once."""
         dense, where = self._dense, self._where  # empty slots stay -inf / -1 for good
         at = values if callable(values) else (lambda lo, hi: values[lo:hi])
-        n_pos = self.size
 
         def chunk(groups: tuple[int, int]) -> None:
             g0, g1 = groups
-            lo = int(self.starts[g0])
-            hi = int(self.starts[g1]) if g1 < len(self.starts) else n_pos
-            rv = at(lo, hi)
-            a, b = np.searchsorted(self.blocked, [lo, hi])
-            if b > a:
-                rv[self.blocked[a:b] - lo] = NEG
+            lo, hi, rv = self._chunk_values(at, g0, g1)
             # ties go to the first triple of the group: the lowest action index (determinism)
             self._kernels.segment_best(rv, self.starts, g0, g1, lo, hi, self.slot, dense, where)
 
@@ -287,6 +290,34 @@ class DayChoiceOracle:
         thread_map(chunk, itertools.pairwise(self.chunk_groups.tolist()))
         shape = (self.horizon, self.n_classes, self.n)
         return dense.reshape(shape), where.reshape(shape)
+
+    def _chunk_values(self, at: ValuesAt, g0: int, g1: int) -> tuple[int, int, np.ndarray]:
+        """The reduced values of groups g0..g1-1 (positions lo..hi-1), blocked ones -inf."""
+        lo = int(self.starts[g0])
+        hi = int(self.starts[g1]) if g1 < len(self.starts) else self.size
+        rv = at(lo, hi)
+        a, b = np.searchsorted(self.blocked, [lo, hi])
+        if b > a:
+            rv[self.blocked[a:b] - lo] = NEG
+        return lo, hi, rv
+
+    def _one_day(self, values: np.ndarray | ValuesAt, class_bonus: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The one-day choice of every customer in one fused pass per chunk (totals, picks
+        and chosen class, -1 for none); chunks hold whole customers and run as threads."""
+        at = values if callable(values) else (lambda lo, hi: values[lo:hi])
+        totals = np.zeros(self.n)
+        picks = np.full((self.n, 1), -1, dtype=np.int64)
+        ends = np.full(self.n, -1, dtype=np.int32)
+
+        def chunk(groups: tuple[int, int]) -> None:
+            g0, g1 = groups
+            lo, hi, rv = self._chunk_values(at, g0, g1)
+            self._kernels.one_day_choice(rv, self.starts, g0, g1, lo, hi, self.slot, self.n,
+                                         class_bonus, totals, picks, ends)
+
+        thread_map(chunk, itertools.pairwise(self.chunk_groups.tolist()))
+        return totals, picks, ends
 
     def solve(self, rv: np.ndarray | ValuesAt,
               bonus: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -299,23 +330,22 @@ class DayChoiceOracle:
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """`solve`, plus how many customers each coverage floor reaches: the program's end
         state (or one-day class) says it, so no pass over the floors' positions is needed."""
-        best, where = self.best_per_class(rv)
         bonus = np.zeros(self.n_coverage) if bonus is None else np.asarray(bonus, float)
         tr_bonus = np.array([float(sum(bonus[f] for f in tr.covers))
                              for tr in self.transitions], dtype=np.float64)
-        totals = np.empty(self.n)
-        picks = np.empty((self.n, self.horizon), dtype=np.int64)
-        ends = np.empty(self.n, dtype=np.int32)
         if self.horizon == 1:  # no state but coverage: each class's bonus is fixed
             first = self._tr_source == 0
             class_bonus = np.zeros(self.n_classes)
             class_bonus[self._tr_choice[first & (self._tr_choice >= 0)]] = tr_bonus[
                 first & (self._tr_choice >= 0)]
-            self._kernels.single_day_choice(best.reshape(-1), where.reshape(-1), self.n,
-                                            self.n_classes, class_bonus, totals, picks, ends)
+            totals, picks, ends = self._one_day(rv, class_bonus)
             # shifted by one: "no contact" (-1) counts in row 0, which covers nothing
             covered = np.bincount(ends + 1, minlength=self.n_classes + 1) @ self._class_covers
         else:
+            best, where = self.best_per_class(rv)
+            totals = np.empty(self.n)
+            picks = np.empty((self.n, self.horizon), dtype=np.int64)
+            ends = np.empty(self.n, dtype=np.int32)
             self._kernels.day_program(
                 best.reshape(-1), where.reshape(-1), self.n, self.horizon, self.n_classes,
                 self.n_states, self._tr_source, self._tr_choice, self._tr_target, tr_bonus,

@@ -21,6 +21,7 @@ block's arrays, so a distributed engine can run the blocks elsewhere.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -56,6 +57,7 @@ DEFAULT_GAP = 1e-4  # relative gap (0.01%) the decomposition aims for when none 
 # more evaluations, within the solve's time limit.
 PRICE_TOLERANCE = 1e-9
 PRICE_EVALUATIONS = 40
+CHUNK_SCRATCH = 1 << 19  # float64 values per thread's reduced-value buffer, at least
 # reduced-cost fixing (optimizer/solvers/fixing.py) is tried up to this many positions
 FIXING_MAX_POSITIONS = 2_000_000
 FIXING_SMALL_MODEL = 2_000  # contacts left free that HiGHS gets the rest of the time for
@@ -119,7 +121,7 @@ class Evaluation:
     # smaller than a flag per position); None in the cutting-plane history
     chosen: np.ndarray | None
     size: int  # positions in all
-    primal: float  # objective of the plan
+    primal: float  # objective of the plan (from the dual's sums: to rounding error)
     feasible: bool  # the plan keeps every global row
 
     @property
@@ -222,6 +224,7 @@ class Lagrangian:
         self.evaluations = 0
         self.evaluation_seconds = 0.0
         self._mark = np.zeros(n_pos, dtype=bool)  # scratch plan flags for `evaluate`
+        self._local = threading.local()  # per-thread reduced-value buffers (`_scratch`)
 
     def to_triples(self, x: np.ndarray) -> np.ndarray:
         """A plan over the oracle's positions as a plan over the problem's triples."""
@@ -235,10 +238,15 @@ class Lagrangian:
         """A plan over the problem's triples as a plan over the oracle's positions."""
         return plan if self.order is None else plan[self.order]
 
-    def values_at(self, prices: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    def values_at(self, prices: np.ndarray, lo: int, hi: int,
+                  out: np.ndarray | None = None) -> np.ndarray:
         """Reduced values of positions [lo, hi): objective minus priced row coefficients,
-        in float64 whatever the storage dtype."""
-        rv = self.objective[lo:hi].astype(np.float64)
+        in float64 whatever the storage dtype; into `out` (hi - lo values) when given."""
+        if out is None:
+            rv = self.objective[lo:hi].astype(np.float64)
+        else:
+            rv = out
+            rv[:] = self.objective[lo:hi]
         for r in np.flatnonzero(prices):
             price = float(prices[r])
             dense = self.dense[r]
@@ -264,7 +272,7 @@ class Lagrangian:
         counted: np.ndarray | None = np.zeros(len(self.coverage))
         for block in self.blocks:  # map over blocks; reduce the sums
             value, chosen, covered = block.solve(
-                lambda lo, hi: self.values_at(prices, lo, hi), bonus)
+                lambda lo, hi: self.values_at(prices, lo, hi, self._scratch(hi - lo)), bonus)
             total += value
             parts.append(chosen)
             counted = None if covered is None or counted is None else counted + covered
@@ -276,14 +284,27 @@ class Lagrangian:
         self._kernels.set_flags(x, chosen, True)
         try:
             reached = self.covered(x, chosen) if counted is None else counted
-            sub = np.concatenate([self.rows.rhs - self.activities(x, chosen), reached - need])
+            activity = self.activities(x, chosen)
         finally:
             self._kernels.set_flags(x, chosen, False)
+        sub = np.concatenate([self.rows.rhs - activity, reached - need])
         feasible = bool((sub >= -FEASIBILITY_TOL * np.maximum(1.0, np.abs(
             np.concatenate([self.rows.rhs, need])))).all())
-        primal = self._kernels.sum_at(self.objective, chosen)
+        # the plan's objective without reading it again: the subproblem optima hold its
+        # reduced values plus the bonuses it earns, and the priced rows hold the rest
+        primal = total - float(np.dot(bonus, reached)) + float(
+            np.dot(lam[: self.n_rows], activity))
         self.evaluation_seconds += time.perf_counter() - started
         return Evaluation(lam, dual, sub, chosen, self.size, primal, feasible)
+
+    def _scratch(self, size: int) -> np.ndarray:
+        """This thread's reusable float64 buffer of `size` values: a chunk's reduced values
+        live only while the oracle reads them, and a fresh chunk-sized array each time
+        costs its page faults again."""
+        buffer = getattr(self._local, "buffer", None)
+        if buffer is None or len(buffer) < size:
+            buffer = self._local.buffer = np.empty(max(size, CHUNK_SCRATCH))
+        return buffer[:size]
 
     def activities(self, x: np.ndarray, chosen: np.ndarray | None = None) -> np.ndarray:
         """Every row's activity for plan `x` (bool per position), scaled <= form; `chosen`
@@ -569,8 +590,9 @@ class Decomposition:
         bound that polish proved when it covered every customer (else inf); on a small problem
         the proof step (`_prove`) then goes on to the gap asked for."""
         candidates: list[tuple[float, np.ndarray]] = []
-        if found:
-            candidates.append((found[0].primal, lag.to_triples(found[0].x)))
+        if found:  # valued exactly: an evaluation's primal is rebuilt from its sums
+            found_plan = lag.to_triples(found[0].x)
+            candidates.append((weighted_sum(request.objective, found_plan), found_plan))
         start_plan = _usable_hint(lag, request.hint)
         if start_plan is not None:  # a warm start: polished like any other candidate
             candidates.append((weighted_sum(request.objective, start_plan), start_plan))

@@ -109,23 +109,51 @@ def day_program(best: np.ndarray, where: np.ndarray, n: int, horizon: int, n_cla
 
 
 @numba.njit(**_JIT)
-def single_day_choice(best: np.ndarray, where: np.ndarray, n: int, n_classes: int,
-                      class_bonus: np.ndarray, totals: np.ndarray, picks: np.ndarray,
-                      ends: np.ndarray) -> None:
-    """The one-day program in closed form: no contact (0), or the best action of the class
-    with the largest value plus the coverage bonuses it earns. Ties: no contact first, then
-    the lowest class. `ends` gets the class chosen (-1: none)."""
-    for i in range(n):
-        top = 0.0
-        arg = -1
-        for k in range(n_classes):
-            cand = best[k * n + i] + class_bonus[k]
-            if cand > top:
-                top = cand
-                arg = k
-        totals[i] = top
-        ends[i] = arg
-        picks[i, 0] = where[arg * n + i] if arg >= 0 else -1
+def one_day_choice(rv: np.ndarray, starts: np.ndarray, g0: int, g1: int, lo: int, hi: int,
+                   slots: np.ndarray, n: int, class_bonus: np.ndarray, totals: np.ndarray,
+                   picks: np.ndarray, ends: np.ndarray) -> None:
+    """The one-day program, in one pass over groups g0..g1-1 that hold whole customers:
+    each group's best position (as in `segment_best`), and for each customer no contact or
+    the group with the largest value plus its class's bonus, with no dense (class,
+    customer) table in between. Groups run by (customer, class), so ties go to no contact
+    first, then the lowest class, then the first position. Customers with no group keep
+    what the caller set (no contact)."""
+    current = -1
+    top = 0.0
+    arg = -1
+    chosen_class = -1
+    for g in range(g0, g1):
+        s = starts[g] - lo
+        e = (starts[g + 1] if g + 1 < starts.shape[0] else hi) - lo
+        if e > hi - lo:
+            e = hi - lo
+        best = rv[s]
+        at = s
+        for k in range(s + 1, e):
+            if rv[k] > best:
+                best = rv[k]
+                at = k
+        slot = slots[g]
+        customer = slot % n
+        klass = slot // n
+        if customer != current:
+            if current >= 0:
+                totals[current] = top
+                ends[current] = chosen_class
+                picks[current, 0] = arg
+            current = customer
+            top = 0.0
+            arg = -1
+            chosen_class = -1
+        candidate = best + class_bonus[klass]
+        if candidate > top:
+            top = candidate
+            arg = at + lo
+            chosen_class = klass
+    if current >= 0:
+        totals[current] = top
+        ends[current] = chosen_class
+        picks[current, 0] = arg
 
 
 @numba.njit(**_JIT)
