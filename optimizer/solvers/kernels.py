@@ -28,22 +28,30 @@ def subtract_scaled(rv: np.ndarray, coef: np.ndarray, lo: int, price: float) -> 
 
 
 @numba.njit(**_JIT)
+def _group_best(rv: np.ndarray, starts: np.ndarray, g: int, lo: int, hi: int
+                ) -> tuple[float, int]:
+    """The largest of `rv` over group g (positions starts[g] .. starts[g+1]-1, the last
+    group up to `hi`; `rv` starts at position `lo`) and its first position in `rv`."""
+    s = starts[g] - lo
+    e = (starts[g + 1] if g + 1 < starts.shape[0] else hi) - lo
+    if e > hi - lo:
+        e = hi - lo
+    top = rv[s]
+    arg = s
+    for k in range(s + 1, e):
+        if rv[k] > top:
+            top = rv[k]
+            arg = k
+    return top, arg
+
+
+@numba.njit(**_JIT)
 def segment_best(rv: np.ndarray, starts: np.ndarray, g0: int, g1: int, lo: int, hi: int,
                  slots: np.ndarray, best: np.ndarray, where: np.ndarray) -> None:
-    """For groups g0..g1-1 (group g holds positions starts[g] .. starts[g+1]-1, the last
-    one up to `hi`), the largest of `rv` (positions from `lo`) and its first position,
-    stored at the group's dense slot."""
+    """For groups g0..g1-1 the largest of `rv` (positions from `lo`) and its first
+    position, stored at the group's dense slot."""
     for g in range(g0, g1):
-        s = starts[g] - lo
-        e = (starts[g + 1] if g + 1 < starts.shape[0] else hi) - lo
-        if e > hi - lo:
-            e = hi - lo
-        top = rv[s]
-        arg = s
-        for k in range(s + 1, e):
-            if rv[k] > top:
-                top = rv[k]
-                arg = k
+        top, arg = _group_best(rv, starts, g, lo, hi)
         slot = slots[g]
         best[slot] = top
         where[slot] = arg + lo
@@ -123,16 +131,7 @@ def one_day_choice(rv: np.ndarray, starts: np.ndarray, g0: int, g1: int, lo: int
     arg = -1
     chosen_class = -1
     for g in range(g0, g1):
-        s = starts[g] - lo
-        e = (starts[g + 1] if g + 1 < starts.shape[0] else hi) - lo
-        if e > hi - lo:
-            e = hi - lo
-        best = rv[s]
-        at = s
-        for k in range(s + 1, e):
-            if rv[k] > best:
-                best = rv[k]
-                at = k
+        best, at = _group_best(rv, starts, g, lo, hi)
         slot = slots[g]
         customer = slot % n
         klass = slot // n
