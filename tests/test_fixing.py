@@ -103,6 +103,8 @@ def test_proof_step_finds_the_exact_optimum(tmp_path: Path) -> None:
     assert exact.termination == Termination.OPTIMAL
     assert any("reduced-cost fixing leaves" in line for line in said)
     assert result.termination == Termination.OPTIMAL
+    assert result.stats["proof_optimal"] == 1 and result.stats["proof_rounds"] >= 1
+    assert 0 < result.stats["proof_free_customers"] < problem.n_customers
     assert result.objective == pytest.approx(exact.objective, abs=1e-6)
     assert result.bound == pytest.approx(exact.objective, abs=1e-6)
     assert verify_plan(scenario, _plan(scenario, problem, result.x > 0.5)) == []

@@ -485,9 +485,11 @@ class Decomposition:
 
     def __init__(self, polish_triples: int = 60_000) -> None:
         self.polish_triples = polish_triples
+        self.proof_stats: dict[str, float] = {}  # the last solve's proof step, if it ran
 
     def solve(self, problem: Problem, request: SolveRequest) -> SolveResult:
         start = time.perf_counter()
+        self.proof_stats = {}
         if request.elastic:  # diagnosis is small-model work: the exact solver does it
             from optimizer.solvers.exact import OrToolsMip
 
@@ -553,7 +555,7 @@ class Decomposition:
                            row_duals=duals, detail=f"{lag.evaluations} dual evaluations",
                            dual_value=center.dual if request.want_duals else None,
                            price_source="Lagrange multipliers" if request.want_duals else "",
-                           stats=_evaluation_stats(lag))
+                           stats={**_evaluation_stats(lag), **self.proof_stats})
 
     @staticmethod
     def _sampled_multipliers(problem: Problem, rows: list[LinearRow], request: SolveRequest,
@@ -685,15 +687,18 @@ class Decomposition:
         per = lag.evaluation_seconds / max(lag.evaluations, 1)
         return ranks * per <= 0.05 * request.time_limit
 
-    @staticmethod
-    def _prove(problem: Problem, rows: list[LinearRow], lag: Lagrangian, fixing: Fixing,
-               plan: np.ndarray, value: float, request: SolveRequest,
+    def _prove(self, problem: Problem, rows: list[LinearRow], lag: Lagrangian,
+               fixing: Fixing, plan: np.ndarray, value: float, request: SolveRequest,
                deadline: float) -> tuple[np.ndarray, float, float]:
         """Reduced-cost fixing (optimizer/solvers/fixing.py), then the exact MIP over what
-        it leaves: a better plan if there is one, and a proven bound (inf: none)."""
+        it leaves: a better plan if there is one, and a proven bound (inf: none). What it
+        did goes into the solve's stats (`proof_*`)."""
         from optimizer.solvers.highs import solve_highs
 
         say = request.progress or (lambda _: None)
+        started = time.perf_counter()
+        stats = self.proof_stats
+        stats.update(proof_rounds=0, proof_optimal=0)
         proven = inf
         # short rounds first: a better plan found early shrinks what the next round leaves
         # free; each round that ends unproven doubles the next one's time
@@ -701,12 +706,14 @@ class Decomposition:
         while time.perf_counter() < deadline - 0.5:
             kept, n_free = fixing.kept(value)
             keep = lag.to_triples(kept)
+            stats.update(proof_free_customers=n_free, proof_free_contacts=int(keep.sum()))
             if int(keep.sum()) > FIXING_MAX_MODEL:  # HiGHS takes no start plan
                 say(f"decomposition: reduced-cost fixing leaves {n_free:,} customers "
                     f"({int(keep.sum()):,} contacts) free: too many to solve exactly")
                 break
             fixed = lag.to_triples(fixing.chosen) & ~keep
             if not keep.any():  # the subproblem plan is the one plan that could be better
+                stats["proof_optimal"] = 1
                 best = weighted_sum(request.objective, fixed)
                 if best > value and _usable_hint(lag, fixed.astype(float)) is not None:
                     return fixed, best, best
@@ -721,7 +728,10 @@ class Decomposition:
                 time_limit=min(budget, deadline - time.perf_counter()),
                 relative_gap=request.relative_gap * abs(fixing.dual) / max(
                     abs(fixing.dual - fixed_value), 1.0)))
+            stats["proof_rounds"] += 1
+            stats["proof_seconds"] = round(time.perf_counter() - started, 2)
             if result.termination == Termination.INFEASIBLE:
+                stats["proof_optimal"] = 1
                 return plan, value, value  # no plan beats the incumbent
             if result.bound is not None:
                 proven = min(proven, max(value, fixed_value + float(result.bound)))
@@ -737,6 +747,7 @@ class Decomposition:
             say(f"decomposition: HiGHS {result.termination} in {result.seconds:.1f} s, plan "
                 f"{value:,.2f}, bound {max(proven, value):,.2f}")
             if result.termination == Termination.OPTIMAL:
+                stats["proof_optimal"] = 1
                 break  # proven
             # an unproven round restarts the search from scratch: lengthen the next one,
             # and once a better plan leaves few customers free, give them the rest
