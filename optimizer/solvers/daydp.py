@@ -165,6 +165,9 @@ class DayChoiceOracle:
         cut = np.searchsorted(starts, np.arange(0, self.size, CHUNK))
         if h == 1 and len(starts):
             owner = t.customer[first]
+            # the fused kernel finishes a customer within one chunk: groups must run by
+            # customer (the problem's triples are sorted so)
+            assert bool((owner[1:] >= owner[:-1]).all()), "groups out of customer order"
             new_customer = np.flatnonzero(np.concatenate([[True], owner[1:] != owner[:-1]]))
             cut = new_customer[np.minimum(np.searchsorted(new_customer, cut),
                                           len(new_customer) - 1)]
@@ -277,6 +280,7 @@ class DayChoiceOracle:
         `values` are the reduced values of this oracle's positions (`self.order`), or a function
         giving them for positions [lo, hi): then they are made chunk by chunk and never
         exist whole, so one evaluation reads the value data once."""
+        assert self.horizon > 1, "a one-day plan has no table of maxima: see _one_day"
         dense, where = self._dense, self._where  # empty slots stay -inf / -1 for good
         at = values if callable(values) else (lambda lo, hi: values[lo:hi])
 

@@ -68,9 +68,14 @@ def flip_costs(lag: Lagrangian, center: Evaluation) -> Fixing:
     base = np.asarray(lag.values_at(prices, 0, n_pos), dtype=np.float64)
     if len(lag.blocked):
         base[lag.blocked] = -np.inf
-    finite = base[np.isfinite(base)]
-    # forcing a position in: a bonus no plan can beat without it, small enough for float64
-    big = 1e6 * max(1.0, float(np.abs(finite).max(initial=0.0)), float(bonus.sum()))
+    # forcing a position in: a bonus per customer that no plan of that customer can beat
+    # without it (twice everything it could gain or lose), and no larger, so that the
+    # rounding in `totals - big` stays far below the gaps that fixing compares against
+    spread = np.bincount(customer, weights=np.abs(np.where(np.isfinite(base), base, 0.0)),
+                         minlength=lag.problem.n_customers)
+    big = 1.0 + 2.0 * (spread + float(np.abs(bonus).sum()))
+    # what that rounding can be at most: a few units in the last place per summed term
+    rounding = 4.0 * (lag.problem.horizon + 1) * np.spacing(2.0 * big)
     opt, _ = oracle.solve(base, bonus)
     loss = np.full(n_pos, np.inf)
     for k in range(int(rank.max(initial=-1)) + 1):
@@ -79,7 +84,7 @@ def flip_costs(lag: Lagrangian, center: Evaluation) -> Fixing:
         took = chosen[at]
         rv[at[took]] = -np.inf
         forced = at[~took & np.isfinite(base[at])]
-        rv[forced] += big
+        rv[forced] += big[customer[forced]]
         totals, picks = oracle.solve(rv, bonus)
         c = customer[at[took]]
         loss[at[took]] = opt[c] - totals[c]
@@ -87,5 +92,6 @@ def flip_costs(lag: Lagrangian, center: Evaluation) -> Fixing:
         picked[picks] = True
         got = forced[picked[forced]]
         c = customer[got]
-        loss[got] = opt[c] - (totals[c] - big)
+        # rounded down by the most the float sums can be off: fixing less is always safe
+        loss[got] = opt[c] - (totals[c] - big[c]) - rounding[c]
     return Fixing(center.dual, np.maximum(loss, 0.0), chosen, customer)

@@ -44,7 +44,8 @@ def solve_highs(problem: Problem, request: SolveRequest) -> SolveResult:
     seconds = time.perf_counter() - start
     if res.status == _INFEASIBLE:
         return SolveResult(Termination.INFEASIBLE, "highs", seconds)
-    bound = getattr(res, "mip_dual_bound", None)
+    # the bound is read only when HiGHS finished or hit its limit, not after a failure
+    bound = getattr(res, "mip_dual_bound", None) if res.status in (_OPTIMAL, _LIMIT) else None
     bound = -float(bound) if bound is not None and np.isfinite(bound) else None
     if res.x is None:
         return SolveResult(Termination.NO_SOLUTION, "highs", seconds, bound=bound,
@@ -62,7 +63,9 @@ def solve_highs(problem: Problem, request: SolveRequest) -> SolveResult:
 def _native_output_silenced() -> Iterator[None]:
     """Some HiGHS builds print debugging lines from C++ straight to the process's stdout
     (scipy's `disp=False` does not reach them); they would corrupt a command's JSON on
-    stdout, so both descriptors point at /dev/null for the call."""
+    stdout, so both descriptors point at /dev/null for the call. This is process-wide:
+    other threads' output during the call is lost too (the solver calls HiGHS from one
+    thread, one solve at a time)."""
     sys.stdout.flush()
     sys.stderr.flush()
     saved = [os.dup(1), os.dup(2)]
