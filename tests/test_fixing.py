@@ -61,13 +61,17 @@ def test_flip_costs_match_brute_force(tmp_path_factory: pytest.TempPathFactory, 
     data["policy"] = re.sub(r"horizon_days = \d+", f"horizon_days = {horizon}", policy)
     directory = write_scenario(Path(tmp_path_factory.mktemp("fix")), **data)
     problem = build_problem(load_scenario(directory, run_date=RUN))
+    rng = np.random.default_rng(seed)
+    values = problem.levels[0].values.copy()
+    if seed % 3 == 0 and len(values):  # one far-off value must not blur the others' costs
+        values[rng.integers(len(values))] = -1e9
+        event("one value at -1e9")
     try:
-        lag = Lagrangian(problem, problem.levels[0].values, list(problem.rows))
+        lag = Lagrangian(problem, values, list(problem.rows))
     except ValueError:
         event("too many states")
         return
     event(type(lag.blocks[0].oracle).__name__)
-    rng = np.random.default_rng(seed)
     center = lag.evaluate(rng.uniform(0, 3, size=lag.dim).round(2))
     fixing = flip_costs(lag, center)
     lam = center.multipliers
@@ -79,10 +83,18 @@ def test_flip_costs_match_brute_force(tmp_path_factory: pytest.TempPathFactory, 
     for i in range(problem.n_customers):
         sets = _customer_sets(problem, i, rv, bonus, allowed)
         best = max(v for _, v in sets)
+        mine = rv[(problem.triples.customer == i) & allowed]
+        spread = 1.0 + float(np.abs(mine).sum() + np.abs(bonus).sum())
         for p in np.flatnonzero(problem.triples.customer == i).tolist():
             unlike = [v for s, v in sets if (p in s) != bool(x[p])]
             expected = best - max(unlike) if unlike else np.inf
-            assert fixing.loss[p] == pytest.approx(expected, abs=1e-6), (i, p)
+            if np.isinf(expected):
+                assert np.isinf(fixing.loss[p]), (i, p)
+                continue
+            # never above the true cost (that would fix too much), and close to it: below
+            # only by the rounding the solver subtracts, which scales with the customer's
+            # own values (a far-off value elsewhere must not blur this customer's costs)
+            assert expected - 1e-12 * spread <= fixing.loss[p] <= expected + 1e-9, (i, p)
     event("some flip impossible" if np.isinf(fixing.loss).any() else "every flip possible")
 
 
