@@ -445,6 +445,21 @@ def _usable_hint(lag: Lagrangian, hint: np.ndarray | None) -> np.ndarray | None:
     return plan if bool((s >= -FEASIBILITY_TOL * scale).all()) else None
 
 
+def _merged(lag: Lagrangian, request: SolveRequest, outside: np.ndarray, idx: np.ndarray,
+            x_sub: np.ndarray, value: float, check_rows: bool) -> tuple[np.ndarray, float] | None:
+    """A restricted solve's plan (`x_sub` over triples `idx`) merged into the plan fixed
+    outside them, with its value, when it beats `value` (and, with `check_rows`, keeps
+    every global row at the oracle's tolerance); else None."""
+    merged = outside.copy()
+    merged[idx] = x_sub > 0.5
+    merged_value = weighted_sum(request.objective, merged)
+    if np.isfinite(value) and merged_value <= value + 1e-9 * max(1.0, abs(value)):
+        return None  # no real gain (with no plan yet, any plan is one)
+    if check_rows and _usable_hint(lag, merged.astype(float)) is None:
+        return None
+    return merged, merged_value
+
+
 def restrict(problem: Problem, rows: list[LinearRow], keep: np.ndarray,
              fixed: np.ndarray) -> tuple[Problem, np.ndarray]:
     """The problem over the triples `keep` marks, every other triple fixed at `fixed`:
@@ -668,13 +683,11 @@ class Decomposition:
         # a polish over every customer is the whole problem: its proven bound is global
         exact = float(result.bound) if free.all() and result.bound is not None else inf
         if result.x is not None:
-            polished = plan & ~free[problem.triples.customer]
-            polished[idx] = result.x > 0.5
-            polished_value = weighted_sum(request.objective, polished)
             # HiGHS's plan is checked against the rows at the oracle's tolerance
-            if polished_value > value and (
-                    not highs or _usable_hint(lag, polished.astype(float)) is not None):
-                return polished, polished_value, exact
+            found = _merged(lag, request, plan & ~free[problem.triples.customer], idx,
+                            result.x, value, check_rows=highs)
+            if found is not None:
+                return found[0], found[1], exact
         return plan, value, exact
 
     def _fixing_affordable(self, lag: Lagrangian, request: SolveRequest) -> bool:
@@ -738,13 +751,10 @@ class Decomposition:
                 proven = min(proven, max(value, fixed_value + float(result.bound)))
             better = False
             if result.x is not None:
-                candidate = fixed.copy()
-                candidate[idx] = result.x > 0.5
-                candidate_value = weighted_sum(request.objective, candidate)
-                better = candidate_value > value + 1e-9 * max(1.0, abs(value)) and \
-                    _usable_hint(lag, candidate.astype(float)) is not None
-                if better:
-                    plan, value = candidate, candidate_value
+                found = _merged(lag, request, fixed, idx, result.x, value, check_rows=True)
+                better = found is not None
+                if found is not None:
+                    plan, value = found
             say(f"decomposition: HiGHS {result.termination} in {result.seconds:.1f} s, plan "
                 f"{value:,.2f}, bound {max(proven, value):,.2f}")
             if result.termination == Termination.OPTIMAL:
