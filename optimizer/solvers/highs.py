@@ -1,12 +1,16 @@
-"""HiGHS MIP (through scipy.optimize.milp) on the same CSR matrix as the OR-Tools solvers.
+"""HiGHS MIP (highspy) on the same CSR matrix as the OR-Tools solvers, from a start plan.
 
-The decomposition's proof step hands HiGHS the few hundred customers reduced-cost fixing
-leaves free: knapsack-like models with a handful of global rows and many near-ties. There
-HiGHS's cuts and branching close the last gap far sooner than CP-SAT (measured on the
-10k × 20 benchmark's fixed model, 457 binaries: HiGHS proved the optimum in 8.9 s, CP-SAT
-in 14.7 s; with 913 binaries HiGHS took 7.9 s, CP-SAT had not finished after 30 s).
-scipy bundles HiGHS, so this adds no dependency; it takes no start plan, so the caller
-keeps its own plan as the fallback.
+The decomposition's proof step hands HiGHS the customers reduced-cost fixing leaves free:
+knapsack-like models with a handful of global rows and many near-ties. There HiGHS's cuts
+and branching close the last gap far sooner than CP-SAT (measured on the 10k × 20
+benchmark's fixed model, 457 binaries: HiGHS proved the optimum in 8.9 s, CP-SAT in
+14.7 s; with 913 binaries HiGHS took 7.9 s, CP-SAT had not finished after 30 s). On the
+Bigler instances (19,000-47,000 free contacts) HiGHS given the incumbent reached, in 30-50 s,
+the plan and bound HiGHS on the whole problem reaches in 300 s.
+
+Why highspy and not scipy's bundled HiGHS: only highspy takes a start plan (without one,
+HiGHS found no plan in 24 s on 20,000-customer fixed models) and can stop on a callback,
+which the proof step uses to refix as soon as a better plan shrinks the free set.
 """
 
 from __future__ import annotations
@@ -14,58 +18,126 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
-from scipy.optimize import Bounds, LinearConstraint, milp
 
 from optimizer.problem import Problem
 from optimizer.result import SolveResult, Termination
 from optimizer.solvers.base import SolveRequest
-from optimizer.solvers.exact import build_matrix
-
-# scipy.optimize.milp status codes
-_OPTIMAL, _LIMIT, _INFEASIBLE = 0, 1, 2
+from optimizer.solvers.exact import MatrixModel, build_matrix
 
 
-def solve_highs(problem: Problem, request: SolveRequest) -> SolveResult:
-    """Maximize request.objective over the problem with HiGHS; `x` is the plan (or None)
-    and `bound` HiGHS's proven bound (or None)."""
+def highs_model(m: MatrixModel) -> Any:
+    """The maximization `m` as a highspy.HighsLp: every finite-upper variable binary."""
+    import highspy
+
+    inf = highspy.kHighsInf
+    lp = highspy.HighsLp()
+    lp.num_row_, lp.num_col_ = m.matrix.shape
+    lp.sense_ = highspy.ObjSense.kMaximize
+    lp.col_cost_ = m.objective
+    lp.col_lower_ = m.lower
+    lp.col_upper_ = np.where(np.isfinite(m.upper), m.upper, inf)
+    lp.row_lower_ = np.where(np.isfinite(m.row_lower), m.row_lower, -inf)
+    lp.row_upper_ = np.where(np.isfinite(m.row_upper), m.row_upper, inf)
+    a = lp.a_matrix_
+    a.format_ = highspy.MatrixFormat.kRowwise
+    a.num_row_, a.num_col_ = m.matrix.shape
+    a.start_, a.index_, a.value_ = m.matrix.indptr, m.matrix.indices, m.matrix.data
+    binary = np.isfinite(m.upper)
+    lp.integrality_ = ([highspy.HighsVarType.kInteger] * len(binary) if binary.all() else
+                       [highspy.HighsVarType.kInteger if b else
+                        highspy.HighsVarType.kContinuous for b in binary.tolist()])
+    return lp
+
+
+def _start_columns(m: MatrixModel, problem: Problem, plan: np.ndarray) -> np.ndarray:
+    """Every column's value for a 0/1 plan: x, then each coverage row's owners' y (1 when
+    the owner has a covered contact), then elastic slacks at 0."""
+    values = np.zeros(m.matrix.shape[1])
+    values[: m.n_x] = plan
+    col = m.n_x
+    customer = problem.triples.customer
+    for cov in problem.coverage:
+        owners = np.unique(customer[cov.index])
+        covered = np.zeros(problem.n_customers, dtype=bool)
+        covered[customer[cov.index[plan[cov.index] > 0.5]]] = True
+        values[col: col + len(owners)] = covered[owners]
+        col += len(owners)
+    return values
+
+
+def solve_highs(problem: Problem, request: SolveRequest,
+                stop_at: Callable[[float], bool] | None = None) -> SolveResult:
+    """Maximize request.objective over the problem with HiGHS, from `request.hint` when
+    given; `x` is the plan (or None) and `bound` HiGHS's proven bound (or None). HiGHS stops
+    early when `stop_at(value)` holds for an improving plan's value."""
     start = time.perf_counter()
     m = build_matrix(problem, request)
-    options = {"time_limit": max(request.time_limit, 0.1), "disp": False,
-               "mip_rel_gap": request.relative_gap}
-    with _native_output_silenced():
-        res = milp(-m.objective, constraints=LinearConstraint(m.matrix, m.row_lower,
-                                                            m.row_upper),
-                   integrality=np.isfinite(m.upper).astype(np.uint8),
-                   bounds=Bounds(m.lower, m.upper), options=options)
+    with _native_output_silenced():  # highspy prints a banner when constructed
+        import highspy
+
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        h.setOptionValue("time_limit", max(float(request.time_limit), 0.1))
+        h.setOptionValue("mip_rel_gap", float(request.relative_gap))
+        h.setOptionValue("mip_abs_gap", float(request.absolute_gap))
+        h.setOptionValue("random_seed", 0)
+        h.passModel(highs_model(m))
+        if request.hint is not None:
+            start_plan = highspy.HighsSolution()
+            start_plan.col_value = _start_columns(m, problem, np.asarray(request.hint))
+            h.setSolution(start_plan)
+        stopping = [False]
+        if stop_at is not None:
+            def improved(event: Any) -> None:
+                stopping[0] = stopping[0] or stop_at(
+                    float(event.data_out.objective_function_value))
+
+            def interrupt(event: Any) -> None:
+                if stopping[0]:
+                    event.interrupt()
+
+            h.cbMipImprovingSolution.subscribe(improved)
+            h.cbMipInterrupt.subscribe(interrupt)
+        h.run()
+        status = h.getModelStatus()
+        info = h.getInfo()
+        has_plan = info.primal_solution_status == highspy.kSolutionStatusFeasible
+        x_all = np.asarray(h.getSolution().col_value) if has_plan else None
+        finished = status == highspy.HighsModelStatus.kOptimal
+        infeasible = status == highspy.HighsModelStatus.kInfeasible
+        stopped = status in (highspy.HighsModelStatus.kTimeLimit,
+                             highspy.HighsModelStatus.kInterrupt,
+                             highspy.HighsModelStatus.kSolutionLimit)
     seconds = time.perf_counter() - start
-    if res.status == _INFEASIBLE:
+    if infeasible:
         return SolveResult(Termination.INFEASIBLE, "highs", seconds)
-    # the bound is read only when HiGHS finished or hit its limit, not after a failure
-    bound = getattr(res, "mip_dual_bound", None) if res.status in (_OPTIMAL, _LIMIT) else None
-    bound = -float(bound) if bound is not None and np.isfinite(bound) else None
-    if res.x is None:
+    # the bound is read only when HiGHS finished or stopped on a limit, not after a failure
+    bound = float(info.mip_dual_bound) if finished or stopped else None
+    bound = bound if bound is not None and np.isfinite(bound) else None
+    if x_all is None:
         return SolveResult(Termination.NO_SOLUTION, "highs", seconds, bound=bound,
-                           limit_reached=res.status == _LIMIT)
-    x = np.round(res.x[: m.n_x]).clip(0, 1)
+                           limit_reached=stopped)
+    x = np.round(x_all[: m.n_x]).clip(0, 1)
     objective = float(np.dot(m.objective[: m.n_x], x))
     if bound is not None:
         bound = max(bound, objective)
-    termination = Termination.OPTIMAL if res.status == _OPTIMAL else Termination.FEASIBLE
+    termination = Termination.OPTIMAL if finished else Termination.FEASIBLE
     return SolveResult(termination, "highs", seconds, x=x, objective=objective, bound=bound,
-                       limit_reached=res.status == _LIMIT)
+                       limit_reached=stopped)
 
 
 @contextmanager
 def _native_output_silenced() -> Iterator[None]:
-    """Some HiGHS builds print debugging lines from C++ straight to the process's stdout
-    (scipy's `disp=False` does not reach them); they would corrupt a command's JSON on
-    stdout, so both descriptors point at /dev/null for the call. This is process-wide:
-    other threads' output during the call is lost too (the solver calls HiGHS from one
-    thread, one solve at a time)."""
+    """HiGHS prints from C++ straight to the process's stdout (a banner when constructed,
+    debugging lines in some builds); that would corrupt a command's JSON on stdout, so both
+    descriptors point at /dev/null for the call. This is process-wide: other threads'
+    output during the call is lost too (the solver calls HiGHS from one thread, one solve
+    at a time)."""
     sys.stdout.flush()
     sys.stderr.flush()
     saved = [os.dup(1), os.dup(2)]
