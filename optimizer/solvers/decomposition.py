@@ -60,11 +60,14 @@ PRICE_EVALUATIONS = 40
 CHUNK_SCRATCH = 1 << 19  # float64 values per thread's reduced-value buffer, at least
 # reduced-cost fixing (optimizer/solvers/fixing.py) is tried up to this many positions
 FIXING_MAX_POSITIONS = 2_000_000
-FIXING_SMALL_MODEL = 2_000  # contacts left free that HiGHS gets the rest of the time for
-# HiGHS takes no start plan: above this many contacts left free it rarely found one in time
-# (Bigler GS1/GS2/GS5: 19,000 to 47,000 contacts, no plan in 24 s); then the CP-SAT polish,
-# started from the incumbent, keeps its usual share of the time
-FIXING_MAX_MODEL = 15_000
+# the proof step hands HiGHS at most this many contacts left free by fixing (Bigler GS5:
+# 46,676, HiGHS presolves them in 3 s); more go to the CP-SAT polish instead
+FIXING_MAX_MODEL = 50_000
+# a proof round stops to refix once a better plan leaves at most this share of its contacts
+REFIX_SHARE = 0.5
+# a HiGHS polish before a proof step stops once its plan leaves at most this many contacts
+# free: HiGHS proves such models in seconds (10k × 20: 787 contacts, 4.2 s)
+PROOF_READY_CONTACTS = 2_000
 
 
 @dataclass(frozen=True)
@@ -603,9 +606,10 @@ class Decomposition:
                 start: float, absolute_gap: float,
                 bound: float) -> tuple[np.ndarray | None, float, float]:
         """Repair the subproblem plan at the best multipliers into a feasible plan, then
-        polish it exactly over the customers whose choice the multipliers decide; also the
-        bound that polish proved when it covered every customer (else inf); on a small problem
-        the proof step (`_prove`) then goes on to the gap asked for."""
+        improve it exactly; also the bound an exact solve proved (else inf). On a problem
+        small enough for reduced-cost fixing, the proof step (`_prove`) goes on to the gap
+        asked for; the CP-SAT polish over the customers whose choice the multipliers decide
+        runs when there is no proof step, or fixing leaves it too much."""
         candidates: list[tuple[float, np.ndarray]] = []
         if found:  # valued exactly: an evaluation's primal is rebuilt from its sums
             found_plan = lag.to_triples(found[0].x)
@@ -631,42 +635,51 @@ class Decomposition:
                 return plan, value, inf
             free = None
         exact = inf
-        # a problem small enough for reduced-cost fixing goes on to the gap asked for (by
-        # default: a proven optimum): a polish, then the proof step
         asked = max(request.relative_gap * abs(bound), request.absolute_gap)
         small = self._fixing_affordable(lag, request)
+        fixing = flip_costs(lag, center) if small and free is None and bound - value > asked \
+            else None
+        provable = fixing is not None and int(fixing.kept(value)[0].sum()) <= FIXING_MAX_MODEL
         goal = asked if small else 2.0 * absolute_gap
-        if free is not None or bound - value > goal:
+        if free is not None or (not provable and bound - value > goal):
             if free is None:
                 free = self._free_customers(problem, lag, center, lag.from_triples(plan),
                                             deadline=start + 0.7 * request.time_limit)
-            # HiGHS polishes a small model; before a proof step it gets a short while, as
+            # before a proof step HiGHS polishes a model it can hold, for a short while:
             # it finds good plans early and then spends long on proving them
             quick = small and int(free[problem.triples.customer].sum()) <= FIXING_MAX_MODEL
             share = 0.05 if quick else 0.25
+
+            def ready(whole: float) -> bool:
+                return fixing is not None and \
+                    int(fixing.kept(whole)[0].sum()) <= PROOF_READY_CONTACTS
+
             plan, value, exact = self._polish(
                 problem, rows, lag, free, plan, value, request,
                 budget=min(left * 0.8, max(2.0, share * request.time_limit)),
-                absolute_gap=asked if small else absolute_gap, use_highs=quick)
+                absolute_gap=asked if small else absolute_gap, use_highs=quick,
+                enough=ready)
         if not np.isfinite(value):
             return None, value, exact
         if small and bound - value > asked:
-            plan, value, proven = self._prove(problem, rows, lag, flip_costs(lag, center),
-                                              plan, value, request,
-                                              start + 0.85 * request.time_limit, asked)
+            plan, value, proven = self._prove(problem, rows, lag,
+                                              fixing or flip_costs(lag, center), plan, value,
+                                              request, start + 0.85 * request.time_limit, asked)
             exact = min(exact, proven)
         return plan, value, exact
 
     @staticmethod
     def _polish(problem: Problem, rows: list[LinearRow], lag: Lagrangian, free: np.ndarray,
                 plan: np.ndarray, value: float, request: SolveRequest, budget: float,
-                absolute_gap: float, use_highs: bool) -> tuple[np.ndarray, float, float]:
-        """An exact solve over the `free` customers, the others fixed at `plan`: the better
-        plan, and the bound it proved when it covered every customer (else inf). CP-SAT
-        starts from `plan`; before a proof step, a model small enough for HiGHS goes there
-        (`use_highs`): on these knapsack-like models HiGHS finds near-optimal plans sooner
-        (10k × 20, 131 customers: within 0.004 of the optimum in 1 s, where CP-SAT stopped
-        0.25 short)."""
+                absolute_gap: float, use_highs: bool,
+                enough: Callable[[float], bool] | None = None,
+                ) -> tuple[np.ndarray, float, float]:
+        """An exact solve over the `free` customers, from `plan`, the others fixed at
+        `plan`: the better plan, and the bound it proved when it covered every customer
+        (else inf). CP-SAT, or HiGHS (`use_highs`) before a proof step: on these
+        knapsack-like models HiGHS finds near-optimal plans sooner (10k × 20, 131
+        customers: within 0.004 of the optimum in 1 s, where CP-SAT stopped 0.25 short),
+        and stops once `enough` holds for the whole plan's value."""
         from optimizer.solvers.exact import OrToolsMip
         from optimizer.solvers.highs import solve_highs
 
@@ -675,17 +688,19 @@ class Decomposition:
             objective=request.objective[idx], time_limit=budget,
             relative_gap=request.relative_gap, absolute_gap=absolute_gap, hint=plan[idx],
             deterministic=request.deterministic)
-        highs = use_highs and sub.size <= FIXING_MAX_MODEL
         # a longer polish of the whole problem was tried on the Bigler instances: CP-SAT
         # found no better plan in 40 s more, so the polish keeps its quarter of the limit
-        result = solve_highs(sub, sub_request) if highs else \
+        outside = plan & ~free[problem.triples.customer]
+        outside_value = weighted_sum(request.objective, outside)
+        result = solve_highs(sub, sub_request, stop_at=None if enough is None else
+                             lambda v: enough(outside_value + v)) if use_highs else \
             OrToolsMip("cp-sat", "sat").solve(sub, sub_request)
         # a polish over every customer is the whole problem: its proven bound is global
         exact = float(result.bound) if free.all() and result.bound is not None else inf
         if result.x is not None:
             # HiGHS's plan is checked against the rows at the oracle's tolerance
-            found = _merged(lag, request, plan & ~free[problem.triples.customer], idx,
-                            result.x, value, check_rows=highs)
+            found = _merged(lag, request, outside, idx, result.x, value,
+                            check_rows=use_highs)
             if found is not None:
                 return found[0], found[1], exact
         return plan, value, exact
@@ -704,9 +719,10 @@ class Decomposition:
     def _prove(self, problem: Problem, rows: list[LinearRow], lag: Lagrangian,
                fixing: Fixing, plan: np.ndarray, value: float, request: SolveRequest,
                deadline: float, asked: float) -> tuple[np.ndarray, float, float]:
-        """Reduced-cost fixing (optimizer/solvers/fixing.py), then the exact MIP over what
-        it leaves: a better plan if there is one, and a proven bound (inf: none). What it
-        did goes into the solve's stats (`proof_*`)."""
+        """Reduced-cost fixing (optimizer/solvers/fixing.py), then HiGHS over what it leaves,
+        from the incumbent: a better plan if there is one, and a proven bound (inf: none).
+        A better plan that leaves at most REFIX_SHARE of the free contacts stops HiGHS, to
+        refix and go on over the smaller model. What it did goes into the stats (`proof_*`)."""
         from optimizer.solvers.highs import solve_highs
 
         say = request.progress or (lambda _: None)
@@ -714,16 +730,14 @@ class Decomposition:
         stats = self.proof_stats
         stats.update(proof_rounds=0, proof_optimal=0)
         proven = inf
-        # short rounds first: a better plan found early shrinks what the next round leaves
-        # free; each round that ends unproven doubles the next one's time
-        budget = max(1.0, 0.02 * request.time_limit)
         while time.perf_counter() < deadline - 0.5:
             kept, n_free = fixing.kept(value)
             keep = lag.to_triples(kept)
-            stats.update(proof_free_customers=n_free, proof_free_contacts=int(keep.sum()))
-            if int(keep.sum()) > FIXING_MAX_MODEL:  # HiGHS takes no start plan
+            n_keep = int(keep.sum())
+            stats.update(proof_free_customers=n_free, proof_free_contacts=n_keep)
+            if n_keep > FIXING_MAX_MODEL:
                 say(f"decomposition: reduced-cost fixing leaves {n_free:,} customers "
-                    f"({int(keep.sum()):,} contacts) free: too many to solve exactly")
+                    f"({n_keep:,} contacts) free: too many to solve exactly")
                 break
             fixed = lag.to_triples(fixing.chosen) & ~keep
             if not keep.any():  # the subproblem plan is the one plan that could be better
@@ -735,13 +749,21 @@ class Decomposition:
             sub, idx = restrict(problem, rows, keep, fixed)
             fixed_value = weighted_sum(request.objective, fixed)
             say(f"decomposition: reduced-cost fixing leaves {n_free:,} customers "
-                f"({int(keep.sum()):,} contacts) free of {problem.n_customers:,}; "
+                f"({n_keep:,} contacts) free of {problem.n_customers:,}; "
                 f"solving them exactly with HiGHS")
+
+            def shrinks(sub_value: float, most: float = REFIX_SHARE * n_keep,
+                        fixed_value: float = fixed_value) -> bool:
+                return int(fixing.kept(fixed_value + sub_value)[0].sum()) <= most
+
+            # the incumbent is a start plan when it agrees with the fixing (it does unless
+            # one of its choices costs exactly the whole gap)
+            inside = bool(np.array_equal(plan & ~keep, fixed))
             result = solve_highs(sub, SolveRequest(
                 objective=request.objective[idx],
-                time_limit=min(budget, deadline - time.perf_counter()),
-                relative_gap=request.relative_gap * abs(fixing.dual) / max(
-                    abs(fixing.dual - fixed_value), 1.0)))
+                time_limit=deadline - time.perf_counter(), relative_gap=0.0,
+                absolute_gap=max(asked, 1e-9 * max(1.0, abs(value))),
+                hint=plan[idx] if inside else None), stop_at=shrinks)
             stats["proof_rounds"] += 1
             stats["proof_seconds"] = round(time.perf_counter() - started, 2)
             if result.termination == Termination.INFEASIBLE:
@@ -763,9 +785,8 @@ class Decomposition:
                 stats["proof_optimal"] = int(
                     max(proven, value) - value <= asked + 1e-9 * max(1.0, abs(value)))
                 break
-            # an unproven round restarts the search from scratch: lengthen the next one,
-            # and once a better plan leaves few customers free, give them the rest
-            budget = inf if better and int(keep.sum()) <= FIXING_SMALL_MODEL else 2.0 * budget
+            if not better:  # HiGHS ran out of time
+                break
         return plan, value, max(proven, value)
 
     def _free_customers(self, problem: Problem, lag: Lagrangian, center: Evaluation,
