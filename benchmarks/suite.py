@@ -274,42 +274,23 @@ def _verify_x(scenario: Any, problem: Any, x: Any) -> Row:
 
 def _job_highs(job: dict[str, Any]) -> Row:
     """HiGHS MIP on the same CSR as build_matrix: every finite-upper variable binary."""
-    try:
-        import highspy
-    except ImportError:
-        return {"status": "skipped: highspy not installed (pip install '.[bench]')"}
+    import highspy
     import numpy as np
 
     from optimizer.result import relative_gap
     from optimizer.solvers.exact import build_matrix
+    from optimizer.solvers.highs import highs_model
 
     start = time.perf_counter()
     scenario, problem, request = _level1_model(job)
     m = build_matrix(problem, request)
-    inf = highspy.kHighsInf
-    lp = highspy.HighsLp()
-    lp.num_row_, lp.num_col_ = m.matrix.shape
-    lp.sense_ = highspy.ObjSense.kMaximize
-    lp.col_cost_ = m.objective
-    lp.col_lower_ = m.lower
-    lp.col_upper_ = np.where(np.isfinite(m.upper), m.upper, inf)
-    lp.row_lower_ = np.where(np.isfinite(m.row_lower), m.row_lower, -inf)
-    lp.row_upper_ = np.where(np.isfinite(m.row_upper), m.row_upper, inf)
-    a = lp.a_matrix_
-    a.format_ = highspy.MatrixFormat.kRowwise
-    a.num_row_, a.num_col_ = m.matrix.shape
-    a.start_, a.index_, a.value_ = m.matrix.indptr, m.matrix.indices, m.matrix.data
-    binary = np.isfinite(m.upper)
-    lp.integrality_ = ([highspy.HighsVarType.kInteger] * len(binary) if binary.all() else
-                       [highspy.HighsVarType.kInteger if b else
-                        highspy.HighsVarType.kContinuous for b in binary.tolist()])
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", float(job["time_limit"]))
     h.setOptionValue("threads", int(job["threads"]))
     h.setOptionValue("mip_rel_gap", float(job["gap"]))
     h.setOptionValue("random_seed", 0)
-    h.passModel(lp)
+    h.passModel(highs_model(m))
     built = time.perf_counter()
     h.run()
     solved = time.perf_counter()
@@ -427,7 +408,7 @@ class Options:
     solver: str
     gap: float
     levels: str
-    peers: bool
+    peers: tuple[str, ...]  # which peers run (empty: none)
     threads: int
     cache: Path
 
@@ -463,8 +444,9 @@ def run_case(case: Case, opts: Options, bench: BenchSet,
             row["verify"] = {"ok": None, "status": "no plan"}
         size = row.get("customers") or case.customers
         for peer in ("highs", "cp-sat"):
-            if not opts.peers:
-                row[peer] = {"status": "skipped: --no-peers"}
+            if peer not in opts.peers:
+                row[peer] = {"status": "skipped: --no-peers" if not opts.peers else
+                             "skipped: not in --peers"}
             elif size > PEER_MAX_CUSTOMERS:
                 row[peer] = {"status": "skipped: too large"}
             else:
@@ -622,7 +604,10 @@ def main(argv: list[str] | None = None) -> int:
                         "contactopt and HiGHS stop (default 0: prove optimality)")
     parser.add_argument("--levels", choices=("all", "1"), default="all",
                         help="run contactopt on every objective level (default) or level 1")
-    parser.add_argument("--no-peers", dest="peers", action="store_false")
+    parser.add_argument("--no-peers", dest="peers", action="store_const", const="",
+                        help="run no peer")
+    parser.add_argument("--peers", default="highs,cp-sat",
+                        help="comma-separated peers to run (default highs,cp-sat)")
     parser.add_argument("--threads", type=int, default=1, help="HiGHS threads (default 1)")
     parser.add_argument("--cache", type=Path, default=CACHE)
     parser.add_argument("--out", type=Path, help="results JSON (default "
@@ -636,7 +621,11 @@ def main(argv: list[str] | None = None) -> int:
     bench = SETS[args.set_name]
     limit = args.time_limit if args.time_limit is not None else bench.time_limit
     peer_limit = args.peer_time_limit or bench.peer_time_limit or limit
-    opts = Options(limit, peer_limit, args.solver, args.gap, args.levels, args.peers,
+    peers = tuple(p for p in args.peers.split(",") if p)
+    unknown = sorted(set(peers) - {"highs", "cp-sat"})
+    if unknown:
+        parser.error(f"unknown peer(s) {', '.join(unknown)}: choose from highs, cp-sat")
+    opts = Options(limit, peer_limit, args.solver, args.gap, args.levels, peers,
                    args.threads, args.cache)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = args.out or RESULTS / f"{args.set_name}-{stamp}.json"
