@@ -604,11 +604,12 @@ def main(argv: list[str] | None = None) -> int:
                         "contactopt and HiGHS stop (default 0: prove optimality)")
     parser.add_argument("--levels", choices=("all", "1"), default="all",
                         help="run contactopt on every objective level (default) or level 1")
-    parser.add_argument("--no-peers", dest="peers", action="store_const", const="",
-                        help="run no peer")
+    parser.add_argument("--no-peers", action="store_true", help="run no peer")
     parser.add_argument("--peers", default="highs,cp-sat",
                         help="comma-separated peers to run (default highs,cp-sat)")
-    parser.add_argument("--threads", type=int, default=1, help="HiGHS threads (default 1)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                        help="the HiGHS peer's threads (default: every core, as contactopt's "
+                             "own HiGHS uses)")
     parser.add_argument("--cache", type=Path, default=CACHE)
     parser.add_argument("--out", type=Path, help="results JSON (default "
                         "benchmarks/results/<set>-<timestamp>.json)")
@@ -621,7 +622,7 @@ def main(argv: list[str] | None = None) -> int:
     bench = SETS[args.set_name]
     limit = args.time_limit if args.time_limit is not None else bench.time_limit
     peer_limit = args.peer_time_limit or bench.peer_time_limit or limit
-    peers = tuple(p for p in args.peers.split(",") if p)
+    peers = () if args.no_peers else tuple(p for p in args.peers.split(",") if p)
     unknown = sorted(set(peers) - {"highs", "cp-sat"})
     if unknown:
         parser.error(f"unknown peer(s) {', '.join(unknown)}: choose from highs, cp-sat")
