@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -91,3 +93,47 @@ def test_without_a_stop_highs_proves_the_optimum(problem: Problem) -> None:
     assert result.termination == Termination.OPTIMAL
     assert result.objective > weighted_sum(objective, start > 0.5) + 1.0
     assert result.bound == pytest.approx(result.objective, abs=1e-6)
+
+
+def test_reports_progress_and_keeps_stdout_clean(problem: Problem,
+                                                 capfd: pytest.CaptureFixture[str]) -> None:
+    objective = problem.levels[0].values
+    start = _a_feasible_plan(problem)
+    capfd.readouterr()
+    heard: list[tuple[float, float, int]] = []
+    result = solve_highs(problem, SolveRequest(objective=objective, time_limit=120,
+                                               hint=start),
+                         report=lambda plan, bound, nodes: heard.append((plan, bound, nodes)),
+                         report_every=0.0)
+    assert result.termination == Termination.OPTIMAL
+    assert heard, "no progress was reported"
+    start_value = weighted_sum(objective, start > 0.5)
+    for plan, bound, nodes in heard:
+        # the start plan is known from the first report on; the bound never undercuts a plan
+        assert plan >= start_value - 1e-6 and bound >= plan - 1e-6 and nodes >= 0
+    assert heard[-1][1] >= result.objective - 1e-6
+    assert capfd.readouterr().out == ""  # HiGHS's log stays off stdout
+
+
+def test_a_fresh_process_prints_nothing_on_stdout(tmp_path: Path) -> None:
+    """highspy prints a banner on the first Highs() of a process: a fresh one must show
+    that it stays off stdout, where a command's JSON goes."""
+    script = f"""
+import datetime as dt
+from pathlib import Path
+from optimizer.problem import build_problem
+from optimizer.scenario import load_scenario
+from optimizer.solvers import SolveRequest
+from optimizer.solvers.highs import solve_highs
+from optimizer.synthetic import generate_scenario
+run = dt.date.fromisoformat("{RUN.isoformat()}")
+generate_scenario(Path(r"{tmp_path}"), customers=60, actions=4, horizon=1, seed=1,
+                  run_date=run)
+problem = build_problem(load_scenario(Path(r"{tmp_path}"), run_date=run))
+result = solve_highs(problem, SolveRequest(objective=problem.levels[0].values, time_limit=30))
+assert result.x is not None
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1], timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""

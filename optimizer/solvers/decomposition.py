@@ -756,6 +756,13 @@ class Decomposition:
                         fixed_value: float = fixed_value) -> bool:
                 return int(fixing.kept(fixed_value + sub_value)[0].sum()) <= most
 
+            def progress(sub_plan: float, sub_bound: float, nodes: int,
+                         fixed_value: float = fixed_value, value: float = value) -> None:
+                say(f"decomposition: HiGHS after {nodes:,} nodes: plan "
+                    f"{max(value, fixed_value + sub_plan):,.2f}, bound "
+                    f"{min(fixing.dual, fixed_value + sub_bound):,.2f} "
+                    f"({time.perf_counter() - started:.0f} s into the proof)")
+
             # the incumbent is a start plan when it agrees with the fixing (it does unless
             # one of its choices costs exactly the whole gap)
             inside = bool(np.array_equal(plan & ~keep, fixed))
@@ -763,7 +770,7 @@ class Decomposition:
                 objective=request.objective[idx],
                 time_limit=deadline - time.perf_counter(), relative_gap=0.0,
                 absolute_gap=max(asked, 1e-9 * max(1.0, abs(value))),
-                hint=plan[idx] if inside else None), stop_at=shrinks)
+                hint=plan[idx] if inside else None), stop_at=shrinks, report=progress)
             stats["proof_rounds"] += 1
             stats["proof_seconds"] = round(time.perf_counter() - started, 2)
             if result.termination == Termination.INFEASIBLE:

@@ -71,10 +71,14 @@ def _start_columns(m: MatrixModel, problem: Problem, plan: np.ndarray) -> np.nda
 
 
 def solve_highs(problem: Problem, request: SolveRequest,
-                stop_at: Callable[[float], bool] | None = None) -> SolveResult:
+                stop_at: Callable[[float], bool] | None = None,
+                report: Callable[[float, float, int], None] | None = None,
+                report_every: float = 10.0) -> SolveResult:
     """Maximize request.objective over the problem with HiGHS, from `request.hint` when
     given; `x` is the plan (or None) and `bound` HiGHS's proven bound (or None). HiGHS stops
-    early when `stop_at(value)` holds for an improving plan's value."""
+    early when `stop_at(value)` holds for an improving plan's value. Every `report_every`
+    seconds, `report(plan value, bound, nodes)` hears how the search stands (a long proof
+    would otherwise run silent; the plan value is -inf before the first plan)."""
     start = time.perf_counter()
     m = build_matrix(problem, request)
     with _native_output_silenced():  # highspy prints a banner when constructed
@@ -92,16 +96,25 @@ def solve_highs(problem: Problem, request: SolveRequest,
             start_plan.col_value = _start_columns(m, problem, np.asarray(request.hint))
             h.setSolution(start_plan)
         stopping = [False]
+        reported = [time.perf_counter()]
         if stop_at is not None:
             def improved(event: Any) -> None:
                 stopping[0] = stopping[0] or stop_at(
                     float(event.data_out.objective_function_value))
 
+            h.cbMipImprovingSolution.subscribe(improved)
+        if stop_at is not None or report is not None:
             def interrupt(event: Any) -> None:
                 if stopping[0]:
                     event.interrupt()
+                now = time.perf_counter()
+                if report is not None and now - reported[0] >= report_every:
+                    reported[0] = now
+                    out = event.data_out
+                    primal = float(out.mip_primal_bound)
+                    report(primal if np.isfinite(primal) else -np.inf,
+                           float(out.mip_dual_bound), int(out.mip_node_count))
 
-            h.cbMipImprovingSolution.subscribe(improved)
             h.cbMipInterrupt.subscribe(interrupt)
         h.run()
         status = h.getModelStatus()
@@ -134,20 +147,19 @@ def solve_highs(problem: Problem, request: SolveRequest,
 @contextmanager
 def _native_output_silenced() -> Iterator[None]:
     """HiGHS prints from C++ straight to the process's stdout (a banner when constructed,
-    debugging lines in some builds); that would corrupt a command's JSON on stdout, so both
-    descriptors point at /dev/null for the call. This is process-wide: other threads'
-    output during the call is lost too (the solver calls HiGHS from one thread, one solve
+    debugging lines in some builds); that would corrupt a command's JSON on stdout, so the
+    descriptor points at /dev/null for the call. Stderr stays open: progress lines (which
+    go there) keep flowing during a long solve. This is process-wide: other threads'
+    stdout during the call is lost too (the solver calls HiGHS from one thread, one solve
     at a time)."""
     sys.stdout.flush()
-    sys.stderr.flush()
-    saved = [os.dup(1), os.dup(2)]
+    saved = os.dup(1)
     null = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(null, 1)
-        os.dup2(null, 2)
         yield
     finally:
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for fd in (*saved, null):
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        for fd in (saved, null):
             os.close(fd)
