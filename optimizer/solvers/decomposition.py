@@ -730,6 +730,7 @@ class Decomposition:
         stats = self.proof_stats
         stats.update(proof_rounds=0, proof_optimal=0)
         proven = inf
+        refused_stop = False  # the last early stop brought a plan the rows refused
         while time.perf_counter() < deadline - 0.5:
             kept, n_free = fixing.kept(value)
             keep = lag.to_triples(kept)
@@ -752,15 +753,22 @@ class Decomposition:
                 f"({n_keep:,} contacts) free of {problem.n_customers:,}; "
                 f"solving them exactly with HiGHS")
 
+            stopped: list[bool] = []  # set when `shrinks` stopped HiGHS
+
             def shrinks(sub_value: float, most: float = REFIX_SHARE * n_keep,
-                        fixed_value: float = fixed_value) -> bool:
-                return int(fixing.kept(fixed_value + sub_value)[0].sum()) <= most
+                        fixed_value: float = fixed_value, stopped: list[bool] = stopped
+                        ) -> bool:
+                if int(fixing.kept(fixed_value + sub_value)[0].sum()) > most:
+                    return False
+                stopped.append(True)
+                return True
 
             def progress(sub_plan: float, sub_bound: float, nodes: int,
-                         fixed_value: float = fixed_value, value: float = value) -> None:
+                         fixed_value: float = fixed_value, value: float = value,
+                         proven: float = proven) -> None:
                 say(f"decomposition: HiGHS after {nodes:,} nodes: plan "
                     f"{max(value, fixed_value + sub_plan):,.2f}, bound "
-                    f"{min(fixing.dual, fixed_value + sub_bound):,.2f} "
+                    f"{min(fixing.dual, proven, fixed_value + sub_bound):,.2f} "
                     f"({time.perf_counter() - started:.0f} s into the proof)")
 
             # the incumbent is a start plan when it agrees with the fixing (it does unless
@@ -770,7 +778,8 @@ class Decomposition:
                 objective=request.objective[idx],
                 time_limit=deadline - time.perf_counter(), relative_gap=0.0,
                 absolute_gap=max(asked, 1e-9 * max(1.0, abs(value))),
-                hint=plan[idx] if inside else None), stop_at=shrinks, report=progress)
+                hint=plan[idx] if inside else None),
+                stop_at=None if refused_stop else shrinks, report=progress)
             stats["proof_rounds"] += 1
             stats["proof_seconds"] = round(time.perf_counter() - started, 2)
             if result.termination == Termination.INFEASIBLE:
@@ -792,8 +801,14 @@ class Decomposition:
                 stats["proof_optimal"] = int(
                     max(proven, value) - value <= asked + 1e-9 * max(1.0, abs(value)))
                 break
+            if not better and stopped and not refused_stop:
+                # HiGHS stopped for a plan the rows then refused (at the oracle's tolerance):
+                # go on over the same model, without stopping early this time
+                refused_stop = True
+                continue
             if not better:  # HiGHS ran out of time
                 break
+            refused_stop = False
         return plan, value, max(proven, value)
 
     def _free_customers(self, problem: Problem, lag: Lagrangian, center: Evaluation,

@@ -154,12 +154,13 @@ def _native_output_silenced() -> Iterator[None]:
     at a time)."""
     sys.stdout.flush()
     saved = os.dup(1)
-    null = os.open(os.devnull, os.O_WRONLY)
     try:
-        os.dup2(null, 1)
-        yield
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, 1)
+            yield
+        finally:
+            os.dup2(saved, 1)  # Python's own buffered output reaches the real stdout later
+            os.close(null)
     finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        for fd in (saved, null):
-            os.close(fd)
+        os.close(saved)
