@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from optimizer.problem import Problem, build_problem
 from optimizer.result import Termination
-from optimizer.scenario import load_scenario
+from optimizer.scenario import Scenario, load_scenario
 from optimizer.solvers import SolveRequest
 from optimizer.solvers.decomposition import Decomposition, Lagrangian
 from optimizer.solvers.fixing import flip_costs
@@ -98,25 +98,64 @@ def test_flip_costs_match_brute_force(tmp_path_factory: pytest.TempPathFactory, 
     event("some flip impossible" if np.isinf(fixing.loss).any() else "every flip possible")
 
 
-def test_proof_step_finds_the_exact_optimum(tmp_path: Path) -> None:
-    """Polish limited to a few customers, so the optimum comes from fixing plus HiGHS."""
+def _proof_scenario(tmp_path: Path) -> tuple[Scenario, Problem, float]:
+    """1,500 × 10 (seed 7): the proof step's first HiGHS round finds a plan that halves the
+    free contacts (4,835 → 241), so the step refixes once; and HiGHS's exact optimum."""
     from optimizer.synthetic import generate_scenario
 
     generate_scenario(tmp_path / "s", customers=1500, actions=10, horizon=1, seed=7,
                       run_date=RUN)
     scenario = load_scenario(tmp_path / "s", run_date=RUN)
     problem = build_problem(scenario)
-    said: list[str] = []
+    exact = solve_highs(problem, SolveRequest(objective=problem.levels[0].values,
+                                              time_limit=120))
+    assert exact.termination == Termination.OPTIMAL and exact.objective is not None
+    return scenario, problem, exact.objective
+
+
+def _proves(scenario: Scenario, problem: Problem, optimum: float, said: list[str]) -> dict:
+    """Polish limited to a few customers, so the optimum comes from fixing plus HiGHS."""
     request = SolveRequest(objective=problem.levels[0].values, time_limit=60,
                            progress=said.append)
     result = Decomposition(polish_triples=500).solve(problem, request)
-    exact = solve_highs(problem, SolveRequest(objective=problem.levels[0].values,
-                                              time_limit=120))
-    assert exact.termination == Termination.OPTIMAL
-    assert any("reduced-cost fixing leaves" in line for line in said)
     assert result.termination == Termination.OPTIMAL
-    assert result.stats["proof_optimal"] == 1 and result.stats["proof_rounds"] >= 1
+    assert result.stats["proof_optimal"] == 1
     assert 0 < result.stats["proof_free_customers"] < problem.n_customers
-    assert result.objective == pytest.approx(exact.objective, abs=1e-6)
-    assert result.bound == pytest.approx(exact.objective, abs=1e-6)
+    assert result.objective == pytest.approx(optimum, abs=1e-6)
+    assert result.bound == pytest.approx(optimum, abs=1e-6)
     assert verify_plan(scenario, _plan(scenario, problem, result.x > 0.5)) == []
+    return result.stats
+
+
+def test_proof_step_finds_the_exact_optimum(tmp_path: Path) -> None:
+    scenario, problem, optimum = _proof_scenario(tmp_path)
+    said: list[str] = []
+    stats = _proves(scenario, problem, optimum, said)
+    # a better plan stopped the first round; the second ran over what fixing then left
+    rounds = [line for line in said if "reduced-cost fixing leaves" in line]
+    assert stats["proof_rounds"] == len(rounds) >= 2
+    free = [int(re.search(r"\(([\d,]+) contacts\)", line)[1].replace(",", ""))
+            for line in rounds]
+    assert free[-1] <= free[0] / 2
+
+
+def test_proof_goes_on_when_the_rows_refuse_highs_plan(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A round HiGHS stopped early for a plan the row check then refuses must not end the
+    proof: the step goes on over the same model, without the early stop."""
+    import optimizer.solvers.decomposition as decomposition
+
+    scenario, problem, optimum = _proof_scenario(tmp_path)
+    said: list[str] = []
+    merged = decomposition._merged
+    refused: list[bool] = []
+
+    def refuse_first_proof_plan(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if not refused and any("reduced-cost fixing leaves" in line for line in said):
+            refused.append(True)
+            return None
+        return merged(*args, **kwargs)
+
+    monkeypatch.setattr(decomposition, "_merged", refuse_first_proof_plan)
+    stats = _proves(scenario, problem, optimum, said)
+    assert refused and stats["proof_rounds"] >= 2

@@ -32,22 +32,26 @@ def problem(tmp_path_factory: pytest.TempPathFactory) -> Problem:
 def test_start_columns_mark_covered_owners(problem: Problem) -> None:
     request = SolveRequest(objective=problem.levels[0].values)
     m = build_matrix(problem, request)
-    plan = np.random.default_rng(3).random(problem.size) < 0.2
-    values = _start_columns(m, problem, plan.astype(float))
-    assert np.array_equal(values[: m.n_x], plan)
-    col = m.n_x
     customer = problem.triples.customer
-    for cov in problem.coverage:
-        owners = np.unique(customer[cov.index])
-        covered = {int(c) for c in customer[cov.index[plan[cov.index]]]}
-        assert values[col: col + len(owners)].tolist() == [float(o in covered) for o in owners]
-        col += len(owners)
-    assert col == len(values)
-    # the link rows y_u - sum x <= 0 hold at the start plan
-    activity = m.matrix @ values
-    y_rows = np.unique(m.matrix[:, m.n_x:].nonzero()[0])
-    links = y_rows[np.isfinite(m.row_upper[y_rows])]
-    assert len(links) and (activity[links] <= m.row_upper[links] + 1e-9).all()
+    # a random plan and a feasible one (HiGHS's, whose y columns are dropped here)
+    for plan in (np.random.default_rng(3).random(problem.size) < 0.2,
+                 _a_feasible_plan(problem) > 0.5):
+        values = _start_columns(m, problem, plan.astype(float))
+        assert np.array_equal(values[: m.n_x], plan)
+        assert set(np.unique(values[m.n_x:]).tolist()) <= {0.0, 1.0}
+        # each floor's y columns count the customers it reaches (CoverageRow.covered)
+        col = m.n_x
+        for cov in problem.coverage:
+            owners = len(np.unique(customer[cov.index]))
+            assert values[col: col + owners].sum() == cov.covered(plan, customer)
+            col += owners
+        assert col == len(values)
+        activity = m.matrix @ values
+        y_rows = np.unique(m.matrix[:, m.n_x:].nonzero()[0])
+        links = y_rows[np.isfinite(m.row_upper[y_rows])]
+        assert len(links) and (activity[links] <= m.row_upper[links] + 1e-9).all()
+    # at the feasible plan every row holds, the floors' `sum y >= need` included
+    assert (activity >= m.row_lower - 1e-6).all() and (activity <= m.row_upper + 1e-6).all()
 
 
 def _a_feasible_plan(problem: Problem) -> np.ndarray:
