@@ -28,7 +28,6 @@ from dataclasses import dataclass, replace
 from math import inf
 
 import numpy as np
-from scipy.optimize import linprog
 
 from optimizer.problem import (
     CapSpec,
@@ -418,17 +417,19 @@ def minimize_dual(lag: Lagrangian, *, deadline: float, tolerance: float,
 def _master(cuts: list[Evaluation], center: np.ndarray, radius: float,
             dim: int) -> tuple[float, np.ndarray | None]:
     """min z s.t. z >= L_j + g_j (u - u_j) for every cut, u >= 0, |u - center| <= radius."""
+    from optimizer.solvers.highs import solve_small_lp
+
     g = np.array([c.subgradient for c in cuts])
     rhs = np.array([float(np.dot(c.subgradient, c.multipliers)) - c.dual for c in cuts])
     a_ub = np.hstack([g, -np.ones((len(cuts), 1))])
-    bounds = [(max(0.0, center[i] - radius), center[i] + radius) for i in range(dim)]
-    bounds.append((None, None))
+    lower = np.append(np.maximum(0.0, center - radius), -np.inf)
+    upper = np.append(center + radius, np.inf)
     cost = np.zeros(dim + 1)
     cost[-1] = 1.0
-    res = linprog(cost, A_ub=a_ub, b_ub=rhs, bounds=bounds, method="highs")
-    if res.status != 0:
+    solved = solve_small_lp(cost, a_ub, rhs, lower, upper)
+    if solved is None:
         return np.inf, None
-    return float(res.fun), np.asarray(res.x[:dim])
+    return solved[0], solved[1][:dim]
 
 
 # --- primal: from the subproblem plans to a plan that keeps every global row ----------------
