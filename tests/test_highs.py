@@ -14,7 +14,7 @@ from optimizer.result import Termination
 from optimizer.scenario import load_scenario
 from optimizer.solvers import SolveRequest
 from optimizer.solvers.exact import build_matrix
-from optimizer.solvers.highs import _start_columns, solve_highs
+from optimizer.solvers.highs import _start_columns, solve_highs, solve_small_lp
 from optimizer.synthetic import generate_scenario
 from tests.test_decomposition import RUN
 
@@ -138,3 +138,18 @@ assert result.x is not None
                           cwd=Path(__file__).resolve().parents[1], timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout == ""
+
+
+def test_small_lp_optimum_and_infeasible() -> None:
+    """The cutting-plane master's LP: min -x - 2y s.t. x + y <= 4, x - y <= 1, 0 <= x <= 3,
+    y <= 3 (y free below) has its optimum at x = 1, y = 3 (value -7); with x + y <= -10 and
+    x, y >= 0 there is no point, and no answer."""
+    inf = np.inf
+    solved = solve_small_lp(np.array([-1.0, -2.0]), np.array([[1.0, 1.0], [1.0, -1.0]]),
+                            np.array([4.0, 1.0]), np.array([0.0, -inf]), np.array([3.0, 3.0]))
+    assert solved is not None
+    value, x = solved
+    assert value == pytest.approx(-7.0)
+    assert x == pytest.approx([1.0, 3.0])
+    assert solve_small_lp(np.array([1.0, 1.0]), np.array([[1.0, 1.0]]), np.array([-10.0]),
+                          np.zeros(2), np.full(2, inf)) is None
