@@ -110,7 +110,7 @@ def run_frontier(directory: Path, out: Path | None, *, x: str, y: str,
     With `run_dir`, the run's plan is the chart's marker, its run date is the default, and
     the default output is `run_dir/frontier` (then the run's report shows the frontier).
     """
-    from optimizer.run import choose_solver
+    from optimizer.run import FRONTIER_DECOMPOSITION_ABOVE, choose_solver
 
     options.check()
     summary, frame = read_run_dir(run_dir) if run_dir is not None else (None, None)
@@ -139,7 +139,7 @@ def run_frontier(directory: Path, out: Path | None, *, x: str, y: str,
         if stale:
             warnings.append(f"the run in {run_dir} was made from other versions of "
                             f"{', '.join(stale)}; its marker may not be comparable")
-    engine = get_solver(choose_solver(problem, solver))
+    engine = get_solver(choose_solver(problem, solver, FRONTIER_DECOMPOSITION_ABOVE))
     progress(f"compiled {problem.size:,} eligible contacts; {options.points} points with "
              f"{engine.name}, time limit {options.time_limit:g} s for all solves")
     frontier = compute_frontier(scenario, problem, engine, x_axis, y_axis, options,

@@ -357,10 +357,10 @@ def night_solver(problem: Problem, name: str) -> str:
     """'auto': the exact MIP up to EXACT_UP_TO eligible contacts, above them the
     decomposition whenever it supports the policy.
 
-    `run` gives the exact MIP everything up to 20,000 contacts; a night here is a one-day
-    problem, the case the decomposition is built for, and on 5,000 customers (19,000
-    contacts) the MIP's second objective level used the whole time limit night after night
-    (measured: 20 s unproven, against 0.1 to 5 s for the decomposition). On small nights
+    A night here is a one-day problem, the case the decomposition is built for: on 5,000
+    customers (19,000 contacts) the MIP's second objective level used the whole time limit
+    night after night (measured: 20 s unproven, against 0.1 to 5 s for the decomposition).
+    On small nights
     the MIP is as fast and proves optimality (300 customers: every night proven in < 0.1 s),
     where the decomposition's Lagrangian bound leaves a gap."""
     if name != "auto":

@@ -191,3 +191,17 @@ def test_sampled_warm_start_keeps_the_bound_proven(tmp_path: Path,
     assert verify_plan(scenario, _plan(scenario, problem, dec.x > 0.5)) == []
     assert dec.bound >= exact.objective - 1e-6 * max(1.0, abs(exact.objective))
     assert dec.objective <= exact.objective + 1e-6 * max(1.0, abs(exact.objective))
+
+
+def test_auto_picks_the_decomposition_for_run_and_the_mip_for_a_small_frontier() -> None:
+    """`run` takes the decomposition at every size its oracle supports (it proved the
+    sample's optimum 3x faster than CP-SAT); the frontier keeps the exact MIP up to
+    FRONTIER_DECOMPOSITION_ABOVE contacts; a named solver is taken as given."""
+    from optimizer.run import FRONTIER_DECOMPOSITION_ABOVE, choose_solver
+
+    sample = Path(__file__).resolve().parents[1] / "data" / "sample"
+    problem = build_problem(load_scenario(sample, run_date=dt.date(2026, 1, 5)))
+    assert 0 < problem.size <= FRONTIER_DECOMPOSITION_ABOVE
+    assert choose_solver(problem, "auto") == "decomposition"
+    assert choose_solver(problem, "auto", FRONTIER_DECOMPOSITION_ABOVE) == "cp-sat"
+    assert choose_solver(problem, "scip") == "scip"
