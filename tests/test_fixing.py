@@ -159,3 +159,21 @@ def test_proof_goes_on_when_the_rows_refuse_highs_plan(tmp_path: Path,
     monkeypatch.setattr(decomposition, "_merged", refuse_first_proof_plan)
     stats = _proves(scenario, problem, optimum, said)
     assert refused and stats["proof_rounds"] >= 2
+
+
+def test_fixing_pays_off_whatever_the_first_evaluation_cost(tmp_path: Path) -> None:
+    """A fresh environment compiles numba's kernels in the first evaluations (5 s on the
+    sample, where one evaluation takes milliseconds); reduced-cost fixing must still be
+    judged affordable, or a small run ends without its proof (CI's sample run did)."""
+    from optimizer.synthetic import generate_scenario
+
+    generate_scenario(tmp_path / "s", customers=200, actions=10, horizon=1, seed=3,
+                      run_date=RUN)
+    problem = build_problem(load_scenario(tmp_path / "s", run_date=RUN))
+    lag = Lagrangian(problem, problem.levels[0].values, list(problem.rows))
+    for _ in range(3):
+        lag.evaluate(np.zeros(lag.dim))
+    request = SolveRequest(objective=problem.levels[0].values, time_limit=60)
+    assert Decomposition()._fixing_affordable(lag, request)
+    lag.evaluation_seconds += 30.0  # as if the first evaluation had compiled for 30 s
+    assert Decomposition()._fixing_affordable(lag, request)
