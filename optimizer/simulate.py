@@ -360,9 +360,8 @@ def night_solver(problem: Problem, name: str) -> str:
     A night here is a one-day problem, the case the decomposition is built for: on 5,000
     customers (19,000 contacts) the MIP's second objective level used the whole time limit
     night after night (measured: 20 s unproven, against 0.1 to 5 s for the decomposition).
-    On small nights
-    the MIP is as fast and proves optimality (300 customers: every night proven in < 0.1 s),
-    where the decomposition's Lagrangian bound leaves a gap."""
+    On small nights the MIP is as fast and proves optimality (300 customers: every night
+    proven in < 0.1 s), where the decomposition's Lagrangian bound leaves a gap."""
     if name != "auto":
         return name
     from optimizer.solvers.decomposition import supports
