@@ -32,25 +32,35 @@ from optimizer.solvers.exact import MatrixModel, build_matrix
 
 def highs_model(m: MatrixModel) -> Any:
     """The maximization `m` as a highspy.HighsLp: every finite-upper variable binary."""
+    return _highs_lp(m.matrix, m.objective, m.lower, m.upper, m.row_lower, m.row_upper,
+                     maximize=True, integer=np.isfinite(m.upper))
+
+
+def _highs_lp(matrix: Any, cost: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+              row_lower: np.ndarray, row_upper: np.ndarray, *, maximize: bool,
+              integer: np.ndarray | None) -> Any:
+    """A highspy.HighsLp from a CSR matrix and bounds (±inf allowed), with the `integer`
+    columns (None: none) integral."""
     import highspy
 
     inf = highspy.kHighsInf
     lp = highspy.HighsLp()
-    lp.num_row_, lp.num_col_ = m.matrix.shape
-    lp.sense_ = highspy.ObjSense.kMaximize
-    lp.col_cost_ = m.objective
-    lp.col_lower_ = m.lower
-    lp.col_upper_ = np.where(np.isfinite(m.upper), m.upper, inf)
-    lp.row_lower_ = np.where(np.isfinite(m.row_lower), m.row_lower, -inf)
-    lp.row_upper_ = np.where(np.isfinite(m.row_upper), m.row_upper, inf)
+    lp.num_row_, lp.num_col_ = matrix.shape
+    if maximize:
+        lp.sense_ = highspy.ObjSense.kMaximize
+    lp.col_cost_ = np.asarray(cost, dtype=np.float64)
+    lp.col_lower_ = np.where(np.isfinite(lower), lower, -inf)
+    lp.col_upper_ = np.where(np.isfinite(upper), upper, inf)
+    lp.row_lower_ = np.where(np.isfinite(row_lower), row_lower, -inf)
+    lp.row_upper_ = np.where(np.isfinite(row_upper), row_upper, inf)
     a = lp.a_matrix_
     a.format_ = highspy.MatrixFormat.kRowwise
-    a.num_row_, a.num_col_ = m.matrix.shape
-    a.start_, a.index_, a.value_ = m.matrix.indptr, m.matrix.indices, m.matrix.data
-    binary = np.isfinite(m.upper)
-    lp.integrality_ = ([highspy.HighsVarType.kInteger] * len(binary) if binary.all() else
-                       [highspy.HighsVarType.kInteger if b else
-                        highspy.HighsVarType.kContinuous for b in binary.tolist()])
+    a.num_row_, a.num_col_ = matrix.shape
+    a.start_, a.index_, a.value_ = matrix.indptr, matrix.indices, matrix.data
+    if integer is not None:
+        lp.integrality_ = ([highspy.HighsVarType.kInteger] * len(integer) if integer.all()
+                           else [highspy.HighsVarType.kInteger if b else
+                                 highspy.HighsVarType.kContinuous for b in integer.tolist()])
     return lp
 
 
@@ -151,25 +161,13 @@ def solve_small_lp(cost: np.ndarray, a_ub: np.ndarray, b_ub: np.ndarray,
     cutting-plane master runs here, not in scipy's linprog: importing scipy.optimize alone
     took 1.0 s of a 10,000-customer run."""
     import highspy
+    import scipy.sparse as sp
 
-    inf = highspy.kHighsInf
+    lp = _highs_lp(sp.csr_matrix(a_ub), cost, lower, upper, np.full(a_ub.shape[0], -np.inf),
+                   b_ub, maximize=False, integer=None)
     with _native_output_silenced():
         h = highspy.Highs()
         h.setOptionValue("output_flag", False)
-        lp = highspy.HighsLp()
-        lp.num_row_, lp.num_col_ = a_ub.shape
-        lp.col_cost_ = np.asarray(cost, dtype=np.float64)
-        lp.col_lower_ = np.where(np.isfinite(lower), lower, -inf)
-        lp.col_upper_ = np.where(np.isfinite(upper), upper, inf)
-        lp.row_lower_ = np.full(a_ub.shape[0], -inf)
-        lp.row_upper_ = np.asarray(b_ub, dtype=np.float64)
-        a = lp.a_matrix_
-        a.format_ = highspy.MatrixFormat.kRowwise
-        a.num_row_, a.num_col_ = a_ub.shape
-        dense = np.ascontiguousarray(a_ub, dtype=np.float64)
-        a.start_ = np.arange(0, dense.size + 1, max(dense.shape[1], 1))[: dense.shape[0] + 1]
-        a.index_ = np.tile(np.arange(dense.shape[1]), dense.shape[0])
-        a.value_ = dense.ravel()
         h.passModel(lp)
         h.run()
         if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
