@@ -38,20 +38,26 @@ def table(headers: list[str], rows: list[list[Any]], cls: str = "") -> str:
 
 
 def png_img_tag(png: bytes, alt: str, chart_id: str | None = None) -> str:
-    """A PNG as a self-contained `<img class='chart'>` (base64 data URL): the report needs
-    no files, and tests find every chart by its class."""
-    data = base64.b64encode(png).decode("ascii")
+    """A PNG as a self-contained `<img class='chart'>`."""
+    return img_tag(png, "image/png", alt, chart_id)
+
+
+def img_tag(data: bytes, mime: str, alt: str, chart_id: str | None = None) -> str:
+    """An image as a self-contained `<img class='chart'>` (base64 data URL): the report
+    needs no files, and tests find every chart by its class."""
+    encoded = base64.b64encode(data).decode("ascii")
     ident = "" if chart_id is None else f" id='{html.escape(chart_id, quote=True)}'"
     return (f"<img class='chart'{ident} alt='{html.escape(alt, quote=True)}' "
-            f"style='max-width:100%' src='data:image/png;base64,{data}'>")
+            f"style='max-width:100%' src='data:{mime};base64,{encoded}'>")
 
 
 def chart(render: Callable[[], bytes], alt: str, chart_id: str) -> str:
-    """A chart in a `<figure>`, or a one-line note when it cannot be drawn: a chart is an
-    illustration of the tables next to it, and must never cost the run its report."""
+    """An SVG chart (optimizer/charts.py) in a `<figure>`, or a one-line note when it cannot
+    be drawn: a chart is an illustration of the tables next to it, and must never cost the
+    run its report."""
     try:
-        png = render()
+        svg = render()
     except Exception as exc:  # any drawing failure: the tables still carry the figures
         return (f"<p class='note'>(chart '{html.escape(alt)}' could not be drawn: "
                 f"{html.escape(type(exc).__name__)}: {html.escape(str(exc))})</p>")
-    return f"<figure>{png_img_tag(png, alt, chart_id)}</figure>"
+    return f"<figure>{img_tag(svg, 'image/svg+xml', alt, chart_id)}</figure>"

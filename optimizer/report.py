@@ -1,5 +1,6 @@
 """report.html: what a marketer reads the morning after a run. Self-contained: charts are
-embedded PNGs, styles inline, no script, font or address outside the page."""
+embedded SVGs (optimizer/charts.py), styles inline, no script, font or address outside the
+page."""
 
 from __future__ import annotations
 
