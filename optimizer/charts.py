@@ -81,7 +81,8 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     values = [v for v in (low, high) if not math.isfinite(v)]
     if values:
         raise ValueError(f"a chart value is not finite: {values[0]}")
-    if high - low <= 1e-9 * max(abs(low), abs(high)):  # one value: a range around it
+    # one value (to 1e-9, or a span too small for a tick step): a range around it
+    if high - low <= max(1e-9 * max(abs(low), abs(high)), 1e-200):
         pad = max(0.1 * abs(low), 1.0)
         low, high = low - (pad if low < 0 else 0.0), high + pad
     raw = (high - low) / max(count, 1)
