@@ -14,11 +14,11 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from optimizer.check import Finding
 from optimizer.errors import ContactoptError, InputError
 from optimizer.result import Termination
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pandas and pyarrow load with the command that needs them, not --help
+    from optimizer.check import Finding
     from optimizer.run import NoPlanError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
