@@ -129,8 +129,9 @@ def _legend(svg: _Svg, series: Sequence[Series], y: float, extra: Sequence[tuple
 def vertical_bars(categories: Sequence[str], series: Sequence[Series], *, title: str,
                   ylabel: str = "", xlabel: str = "", stacked: bool = False,
                   width: float = 750, height: float = 360, value_labels: bool = False,
-                  line: tuple[float, str] | None = None, legend: bool = True) -> _Svg:
-    """Bars up from zero, one group (or stack) per category."""
+                  line: tuple[float, str] | None = None, legend: bool = False) -> _Svg:
+    """Bars up from zero, one group (or stack) per category; with `legend`, a key per
+    labelled series (and the `line`) below them."""
     n = len(categories)
     rotate = n > 10 and max((len(c) for c in categories), default=0) > 2
     bottom_room = 28 + (max((text_width(c, 10) for c in categories), default=0) * 0.8
@@ -179,18 +180,19 @@ def vertical_bars(categories: Sequence[str], series: Sequence[Series], *, title:
     label_y = svg.height - bottom_room + (bottom_room - (26 if legend else 0)) + 2
     if xlabel:
         svg.text(left + plot_w / 2, label_y - 6, xlabel, 11)
-    if legend and (len(series) > 1 or line is not None):
+    if legend:
         _legend(svg, series, svg.height - 8, () if line is None else ((line[1], LIMIT_COLOR),))
     return svg
 
 
 def horizontal_bars(labels: Sequence[str], series: Sequence[Series], *, title: str,
                     xlabel: str = "", width: float = 750, line: float | None = None,
-                    value_text: Sequence[str] | None = None, legend: bool = True) -> _Svg:
-    """Bars right from zero, one group per label, the first label on top."""
+                    value_text: Sequence[str] | None = None, legend: bool = False) -> _Svg:
+    """Bars right from zero, one group per label, the first label on top; with `legend`,
+    a key per labelled series above them."""
     n, groups = len(labels), max(len(series), 1)
     row = 22.0 if groups == 1 else 36.0
-    top = 34 + (22 if legend and groups > 1 else 0)
+    top = 34 + (22 if legend else 0)
     left = 12 + max((text_width(label, 10) for label in labels), default=0)
     low, high = _extent(series, False, () if line is None else (line,))
     ticks = nice_ticks(low, high * (1.08 if value_text else 1.0))
@@ -222,7 +224,7 @@ def horizontal_bars(labels: Sequence[str], series: Sequence[Series], *, title: s
     svg.text(width / 2, 20, title, 13, bold=True)
     if xlabel:
         svg.text(left + plot_w / 2, bottom + 34, xlabel, 11)
-    if legend and groups > 1:
+    if legend:
         _legend(svg, series, 48)
     return svg
 
@@ -231,12 +233,8 @@ def plan_by_day(days: Sequence[str], channels: Sequence[str],
                 counts: np.ndarray) -> bytes:
     """Contacts per day, stacked by channel (`counts` is channels × days)."""
     series = [Series(c, counts[k], PALETTE[k % len(PALETTE)]) for k, c in enumerate(channels)]
-    svg = vertical_bars(days, series, title="Planned contacts per day, by channel",
-                        ylabel="contacts", stacked=True, legend=False)
-    legend_room = 24
-    svg.height += legend_room
-    _legend(svg, series, svg.height - 8)
-    return svg.bytes()
+    return vertical_bars(days, series, title="Planned contacts per day, by channel",
+                         ylabel="contacts", stacked=True, legend=True).bytes()
 
 
 def constraint_usage(names: Sequence[str], used: Sequence[float],
@@ -262,7 +260,8 @@ def contacts_histogram(plan: Sequence[int], baseline: Sequence[int] | None = Non
         series.append(Series("sales-only baseline", base_counts, BASE_COLOR))
     return vertical_bars([str(k) for k in range(n)], series,
                          title="How many contacts each customer gets", ylabel="customers",
-                         xlabel="contacts per customer over the horizon").bytes()
+                         xlabel="contacts per customer over the horizon",
+                         legend=baseline is not None).bytes()
 
 
 def plan_vs_baseline(labels: Sequence[str], plan: Sequence[float],
@@ -270,7 +269,7 @@ def plan_vs_baseline(labels: Sequence[str], plan: Sequence[float],
     """Paired horizontal bars, plan against baseline, one pair per label."""
     return horizontal_bars(labels, [Series("plan (with guardrails)", plan, PLAN_COLOR),
                                     Series("sales-only baseline", baseline, BASE_COLOR)],
-                           title=title, xlabel=xlabel).bytes()
+                           title=title, xlabel=xlabel, legend=True).bytes()
 
 
 def objective_pairs(names: Sequence[str], plan: Sequence[float], baseline: Sequence[float],

@@ -45,6 +45,9 @@ def test_stacked_bars_reach_each_days_total() -> None:
     assert float(sms[0].get("y")) + float(sms[0].get("height")) == \
         pytest.approx(float(email[0].get("y")), abs=0.11)
     assert "Planned contacts per day, by channel" in _texts(root)
+    # one channel still gets its key: the legend names what the colour is
+    root = _parse(charts.plan_by_day(["d1", "d2"], ["email"], counts[:1, :2]))
+    assert len(_bars(root, charts.PALETTE[0])) == 2 + 1 and "email" in _texts(root)
 
 
 def test_usage_bars_and_their_percentages() -> None:
